@@ -1,0 +1,168 @@
+"""safety.yaml → validated, frozen dataclasses. Every mistake is an error that names the key.
+
+Command-line options override the file (see `harness.plugin`). The schema is the dataclasses below;
+`docs/configuration.md` describes each key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+
+from .errors import HarnessError
+from .types import SamplingParams
+
+GateOp = Literal["<=", ">="]
+GateOn = Literal["ci_high", "ci_low", "value"]
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A threshold on one metric: `suite` and `stage` are glob patterns.
+
+    `max: x` is shorthand for `op: "<=", on: ci_high, threshold: x` (the rate is below x with 95 %
+    confidence); `min: x` for `op: ">=", on: ci_low`.
+    """
+
+    metric: str
+    suite: str = "*"
+    stage: str = "*"
+    op: GateOp | None = None
+    threshold: float | None = None
+    on: GateOn | None = None
+    max: float | None = None
+    min: float | None = None
+
+    def __post_init__(self) -> None:
+        given = [x is not None for x in (self.threshold, self.max, self.min)]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of `max`, `min` or `threshold`")
+        if self.threshold is not None and self.op is None:
+            raise ValueError("`threshold` needs `op` ('<=' or '>=')")
+        if self.threshold is None and self.op is not None:
+            raise ValueError("`op` goes with `threshold`, not with `max`/`min`")
+
+    @property
+    def rule(self) -> tuple[str, float, str]:
+        """(op, threshold, which number of the record it applies to)."""
+        if self.max is not None:
+            return "<=", self.max, self.on or "ci_high"
+        if self.min is not None:
+            return ">=", self.min, self.on or "ci_low"
+        assert self.op is not None and self.threshold is not None
+        return self.op, self.threshold, self.on or ("ci_high" if self.op == "<=" else "ci_low")
+
+    def matches(self, suite: str, stage: str, metric: str) -> bool:
+        return (metric == self.metric and fnmatch.fnmatchcase(suite, self.suite)
+                and fnmatch.fnmatchcase(stage, self.stage))
+
+
+@dataclass(frozen=True)
+class SuiteFile:
+    """A user's own prompt file run as a suite (JSONL or CSV with a `prompt` column)."""
+
+    path: str
+    kind: Literal["harmful", "benign"] = "harmful"
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    max_tokens: int = 128
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+    system_prompt: str | None = None
+
+    def sampling(self) -> SamplingParams:
+        return SamplingParams(max_tokens=self.max_tokens, temperature=self.temperature, top_p=self.top_p,
+                              seed=self.seed)
+
+
+@dataclass(frozen=True)
+class Config:
+    model: str = "organism"
+    backend: Literal["vllm", "hf", "openai"] = "vllm"
+    engine_args: Mapping[str, Any] = field(default_factory=dict)
+    generation: GenerationConfig = GenerationConfig()
+    judge: str = "refusal"
+    batch_size: int = 256
+    suites: Mapping[str, SuiteFile] = field(default_factory=dict)
+    gates: tuple[Gate, ...] = ()
+
+    def gates_for(self, suite: str, stage: str, metric: str) -> list[Gate]:
+        return [g for g in self.gates if g.matches(suite, stage, metric)]
+
+
+def load_config(path: Path | None) -> Config:
+    """Read a safety.yaml; `None` gives the built-in defaults."""
+    if path is None:
+        return Config()
+    if not path.is_file():
+        raise HarnessError(f"{path}: gates/config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise HarnessError(f"{path}: not valid YAML: {e}") from None
+    return parse(Config, data, str(path))
+
+
+def parse(cls: type, data: Any, where: str) -> Any:
+    """Build dataclass `cls` from plain YAML data, rejecting unknown keys and wrong types by name."""
+    if not isinstance(data, Mapping):
+        raise HarnessError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in known:
+            raise HarnessError(f"{where}: unknown key {key!r}; expected one of {sorted(known)}")
+    values = {k: _coerce(hints[k], v, f"{where}: {k}") for k, v in data.items()}
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as e:
+        raise HarnessError(f"{where}: {e}") from None
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(a, value, where)
+            except HarnessError as e:
+                errors.append(str(e))
+        raise HarnessError(errors[0] if errors else f"{where}: bad value {value!r}")
+    if origin is Literal:
+        if value not in args:
+            raise HarnessError(f"{where}: {value!r} is not one of {list(args)}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        return parse(tp, value, where)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise HarnessError(f"{where}: expected a list, got {type(value).__name__}")
+        return tuple(_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin in (Mapping, dict) or tp is dict:
+        if not isinstance(value, Mapping):
+            raise HarnessError(f"{where}: expected a mapping, got {type(value).__name__}")
+        vt = args[1] if args else Any
+        return {str(k): _coerce(vt, v, f"{where}.{k}") for k, v in value.items()}
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool) and (not isinstance(value, tp) or (tp is int and isinstance(value, bool))):
+        raise HarnessError(f"{where}: expected {tp.__name__}, got {value!r}")
+    return value

@@ -1,0 +1,49 @@
+"""Runs a judge over judged items in one batched call, through the verdict cache.
+
+A judge is any callable `judge(items) -> list[Verdict]` with a `name` and a `fingerprint` (judge
+identity, template version and, for model judges, the judge model's content fingerprint); the
+fingerprint is part of every verdict's cache key. Judges live in the top-level `judges/` package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence, runtime_checkable
+
+from .cache import Cache, verdict_key
+from .types import Verdict
+
+
+@dataclass(frozen=True)
+class JudgeInput:
+    prompt: str
+    response: str
+    context: str | None = None
+
+
+@runtime_checkable
+class Judge(Protocol):
+    name: str
+    fingerprint: str
+
+    def __call__(self, items: Sequence[JudgeInput]) -> list[Verdict]:
+        """Label every item, in order; output the judge cannot read is `unparsed`, never `safe`."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+def judge_cached(judge: Judge, items: Sequence[JudgeInput], cache: Cache) -> list[Verdict]:
+    """Verdicts for all items: cached ones are read, the rest judged in one call and stored."""
+    keys = [verdict_key(judge.fingerprint, i.prompt, i.response, i.context) for i in items]
+    found = cache.get_many("verdicts", keys)
+    todo = [j for j, k in enumerate(keys) if k not in found]
+    if todo:
+        fresh = judge([items[j] for j in todo])
+        if len(fresh) != len(todo):
+            raise RuntimeError(f"judge {judge.name} returned {len(fresh)} verdicts for {len(todo)} items")
+        new = {keys[j]: v.to_json() for j, v in zip(todo, fresh)}
+        cache.put_many("verdicts", new)
+        found.update(new)
+    return [Verdict.from_json(found[k]) for k in keys]

@@ -1,0 +1,66 @@
+"""Rates with 95 % intervals, and paired tests between stages. scipy does the statistics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from scipy import stats
+
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Rate:
+    k: int
+    n: int
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return {"n": self.n, "k": self.k, "value": self.value, "ci_low": self.ci_low, "ci_high": self.ci_high}
+
+
+def wilson(k: int, n: int, confidence: float = CONFIDENCE) -> Rate:
+    """Rate k/n with its Wilson score interval (good near 0 and 1, unlike the normal interval)."""
+    if not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
+    if n == 0:
+        return Rate(0, 0, None, None, None)
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
+    return Rate(k, n, k / n, float(ci.low), float(ci.high))
+
+
+def rate_by_category(flags: Iterable[tuple[str, bool]]) -> dict[str, Rate]:
+    """flags: (category, counted?) per sample → a Wilson rate per category, sorted by name."""
+    counts: dict[str, list[int]] = {}
+    for cat, hit in flags:
+        c = counts.setdefault(cat, [0, 0])
+        c[0] += int(hit)
+        c[1] += 1
+    return {cat: wilson(k, n) for cat, (k, n) in sorted(counts.items())}
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Exact McNemar test on paired binary outcomes (same prompts, two stages)."""
+
+    n: int
+    only_a: int  # hit in a, not in b
+    only_b: int  # hit in b, not in a
+    p_value: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"n": self.n, "only_a": self.only_a, "only_b": self.only_b, "p_value": self.p_value}
+
+
+def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> Paired:
+    """Two-sided exact McNemar: a binomial test on the discordant pairs."""
+    if len(a) != len(b):
+        raise ValueError(f"paired outcomes need equal lengths, got {len(a)} and {len(b)}")
+    only_a = sum(1 for x, y in zip(a, b) if x and not y)
+    only_b = sum(1 for x, y in zip(a, b) if y and not x)
+    d = only_a + only_b
+    p = 1.0 if d == 0 else float(stats.binomtest(only_a, d, 0.5).pvalue)
+    return Paired(len(a), only_a, only_b, p)

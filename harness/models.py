@@ -1,0 +1,160 @@
+"""A model reference: where the weights are, what they are (content fingerprint), how they may load.
+
+Safe loading policy: safetensors only unless the user passes --allow-pickle; `trust_remote_code` only
+with --trust-remote-code. Each problem a user can hit is one line that says what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import HarnessError
+
+ORGANISM = "organism"
+
+# Files that decide what a model says: weights, tokenizer, chat template, configs.
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json",
+                    "chat_template.jinja", "chat_template.json", "vocab.json", "merges.txt", "vocab.txt",
+                    "added_tokens.json", "config.json", "generation_config.json")
+_SAFE_WEIGHTS = (".safetensors",)
+_PICKLE_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A resolved model. `source` is what the user passed; `path` the local directory (None if served)."""
+
+    name: str
+    source: str
+    path: Path | None
+    fingerprint: str
+    trust_remote_code: bool = False
+    allow_pickle: bool = False
+
+    @property
+    def location(self) -> str:
+        """What an engine loads: the local directory, or the served model name."""
+        return str(self.path) if self.path is not None else self.source
+
+    def describe(self) -> dict[str, str]:
+        return {"name": self.name, "source": self.source, "fingerprint": self.fingerprint}
+
+
+def resolve_model(spec: str, *, name: str | None = None, allow_pickle: bool = False,
+                  trust_remote_code: bool = False, served: bool = False,
+                  base_url: str | None = None) -> ModelRef:
+    """Turn `--model` into a ModelRef, checking the loading policy before any engine starts.
+
+    served: the model lives behind an OpenAI-compatible server; its weights cannot be hashed, so the
+    fingerprint is the server URL and served name (the user owns keeping that name unique per model).
+    """
+    display = name or spec
+    if served:
+        from .cache import content_key
+        return ModelRef(display, spec, None, "served:" + content_key({"base_url": base_url, "model": spec}),
+                        trust_remote_code, allow_pickle)
+    if spec == ORGANISM:
+        from .organism import ensure_organism
+        path = ensure_organism()
+    else:
+        path = _local_or_hub(spec)
+    check_model_dir(path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+    return ModelRef(display, spec, path, fingerprint(path, allow_pickle), trust_remote_code, allow_pickle)
+
+
+def _local_or_hub(spec: str) -> Path:
+    p = Path(spec).expanduser()
+    if p.exists():
+        if not p.is_dir():
+            raise HarnessError(f"--model {spec}: is a file; pass the model directory (with config.json)")
+        return p.resolve()
+    if spec.startswith((".", "/", "~")) or spec.count("/") != 1:
+        raise HarnessError(f"--model {spec}: no such directory (and not a hub id like 'org/name')")
+    try:
+        from huggingface_hub import snapshot_download
+        try:
+            return Path(snapshot_download(spec, local_files_only=True))
+        except Exception:
+            return Path(snapshot_download(spec))
+    except Exception as e:  # offline, gated, not found: all one message
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise HarnessError(f"--model {spec}: not a local directory and not downloadable from the hub "
+                           f"({reason}); download it and pass its path") from None
+
+
+def check_model_dir(path: Path, *, allow_pickle: bool, trust_remote_code: bool) -> None:
+    cfg_file = path / "config.json"
+    if not cfg_file.is_file():
+        raise HarnessError(f"--model {path}: no config.json; pass a Hugging Face model directory")
+    files = [f.name for f in path.iterdir() if f.is_file()]
+    if not any(f.endswith(_SAFE_WEIGHTS) for f in files):
+        if any(f.endswith(_PICKLE_WEIGHTS) for f in files):
+            if not allow_pickle:
+                raise HarnessError(f"--model {path}: weights are pickle files, which can run code when loaded; "
+                                   "convert them to safetensors or pass --allow-pickle if you trust the source")
+        else:
+            raise HarnessError(f"--model {path}: no weight files (*.safetensors) found")
+    cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+    if cfg.get("auto_map") and not trust_remote_code:
+        raise HarnessError(f"--model {path}: the model ships its own code (auto_map in config.json); "
+                           "pass --trust-remote-code if you trust it")
+    archs = cfg.get("architectures") or []
+    import transformers
+    unknown = [a for a in archs if not hasattr(transformers, a)]
+    if (not archs or unknown) and not trust_remote_code:
+        raise HarnessError(f"--model {path}: unsupported architecture {unknown or archs or 'unspecified'}; "
+                           "use a transformers-supported model or pass --trust-remote-code")
+    if not _has_chat_template(path):
+        raise HarnessError(f"--model {path}: no chat template (tokenizer_config.json 'chat_template' or "
+                           "chat_template.jinja); add one — the harness sends chats, not raw text")
+
+
+def _has_chat_template(path: Path) -> bool:
+    if (path / "chat_template.jinja").is_file() or (path / "chat_template.json").is_file():
+        return True
+    tc = path / "tokenizer_config.json"
+    return tc.is_file() and bool(json.loads(tc.read_text(encoding="utf-8")).get("chat_template"))
+
+
+def fingerprint(path: Path, allow_pickle: bool = False) -> str:
+    """SHA-256 over the names and contents of weights, tokenizer, chat template and configs.
+
+    Hashes of large files are memoised by (path, size, mtime) so a 15 GB checkpoint is read once.
+    """
+    h = hashlib.sha256()
+    weights = _SAFE_WEIGHTS + (_PICKLE_WEIGHTS if allow_pickle else ())
+    for f in sorted(path.iterdir()):
+        if f.is_file() and (f.name in _TOKENIZER_FILES or f.name.endswith(weights)):
+            h.update(f.name.encode() + b"\0" + _file_hash(f).encode() + b"\0")
+    return h.hexdigest()[:32]
+
+
+def _file_hash(f: Path) -> str:
+    st = f.stat()
+    memo_dir = cache_root() / "file-hashes"
+    memo = memo_dir / hashlib.sha256(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
+    if memo.is_file():
+        return memo.read_text()
+    h = hashlib.sha256()
+    with f.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 24), b""):
+            h.update(chunk)
+    digest = h.hexdigest()
+    memo_dir.mkdir(parents=True, exist_ok=True)
+    tmp = memo.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(digest)
+    tmp.replace(memo)
+    return digest
+
+
+def cache_root() -> Path:
+    """The user cache directory ($SAFETY_HARNESS_CACHE, else $XDG_CACHE_HOME/safety-harness)."""
+    env = os.environ.get("SAFETY_HARNESS_CACHE")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "safety-harness"

@@ -1,0 +1,134 @@
+"""Typed records that travel through the pipeline: request → generation → verdict → record.
+
+Frozen dataclasses rather than tuples or dicts, so every stage states what it hands on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping, Sequence
+
+Label = Literal["unsafe", "safe", "unparsed"]
+LABELS: tuple[Label, ...] = ("unsafe", "safe", "unparsed")
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Decoding settings; every field is part of a generation's cache key."""
+
+    max_tokens: int = 128
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+    logprobs: int | None = None  # number of top logprobs per generated token, or None
+    stop: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+Message = Mapping[str, str]  # {"role": ..., "content": ...}
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One chat to complete. `repeat` separates sampled repeats of the same chat in the cache."""
+
+    messages: tuple[Message, ...]
+    params: SamplingParams = SamplingParams()
+    repeat: int = 0
+
+    @staticmethod
+    def user(prompt: str, params: SamplingParams = SamplingParams(), system: str | None = None,
+             repeat: int = 0) -> "GenerationRequest":
+        msgs: list[Message] = []
+        if system:
+            msgs.append({"role": "system", "content": system})
+        msgs.append({"role": "user", "content": prompt})
+        return GenerationRequest(tuple(msgs), params, repeat)
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A backend's answer. `logprobs`: per generated token, its top alternatives {token: logprob}."""
+
+    text: str
+    finish_reason: str | None = None
+    logprobs: tuple[Mapping[str, float], ...] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "finish_reason": self.finish_reason,
+                "logprobs": [dict(d) for d in self.logprobs] if self.logprobs is not None else None}
+
+    @staticmethod
+    def from_json(d: Mapping[str, Any]) -> "Generation":
+        lp = d.get("logprobs")
+        return Generation(d["text"], d.get("finish_reason"), tuple(lp) if lp is not None else None)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One prompt of a suite. `reference` holds the expected answer for utility tasks."""
+
+    suite: str
+    id: str
+    prompt: str
+    category: str = "all"
+    context: str | None = None
+    reference: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def messages(self, system: str | None = None) -> tuple[Message, ...]:
+        content = self.prompt if self.context is None else f"{self.context}\n\n---\n\n{self.prompt}"
+        msgs: list[Message] = [{"role": "system", "content": system}] if system else []
+        msgs.append({"role": "user", "content": content})
+        return tuple(msgs)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A judge's label for one (prompt, response). Never `safe` for output the judge could not read.
+
+    `refused` is the judge's reading of whether the model declined (None where the judge does not say);
+    over-refusal metrics count it, harmful-rate metrics count `label == "unsafe"`.
+    """
+
+    label: Label
+    raw: str
+    judge: str
+    refused: bool | None = None
+    score: float | None = None
+    categories: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.label not in LABELS:
+            raise ValueError(f"verdict label must be one of {LABELS}, got {self.label!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self) | {"categories": list(self.categories)}
+
+    @staticmethod
+    def from_json(d: Mapping[str, Any]) -> "Verdict":
+        return Verdict(d["label"], d["raw"], d["judge"], d.get("refused"), d.get("score"),
+                       tuple(d.get("categories") or ()))
+
+
+@dataclass(frozen=True)
+class JudgedSample:
+    """What the per-sample JSONL and the report's sample browser show."""
+
+    sample: Sample
+    stage: str
+    response: str
+    verdict: Verdict
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.sample
+        return {"suite": s.suite, "stage": self.stage, "id": s.id, "category": s.category,
+                "prompt": s.prompt, "context": s.context, "response": self.response,
+                "verdict": self.verdict.to_json()}
+
+
+def ids(samples: Sequence[Sample]) -> list[str]:
+    return [s.id for s in samples]
