@@ -1,0 +1,54 @@
+"""Gates: thresholds on a record's interval bound → pass/fail with a message a reviewer can act on.
+
+Each gate is a small object with `fails(record) -> str | None` (pytest-benchmark's RegressionCheck
+shape). A gate on `unparsed_rate` applies to every record of its suite/stage whatever the metric, so
+output a judge could not read can never make a model look safer than it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from .config import Gate
+
+UNPARSED = "unparsed_rate"
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    gate: Gate
+    metric: str
+    value: float | None
+    passed: bool
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        op, threshold, on = self.gate.rule
+        return {"metric": self.metric, "op": op, "threshold": threshold, "on": on, "value": self.value,
+                "passed": self.passed}
+
+
+def applicable(gates: Sequence[Gate], record: Mapping[str, Any]) -> list[Gate]:
+    suite, stage, metric = record["suite"], record["stage"], record["metric"]
+    return [g for g in gates if g.matches(suite, stage, metric) or g.matches(suite, stage, UNPARSED)]
+
+
+def check(gate: Gate, record: Mapping[str, Any]) -> GateCheck:
+    op, threshold, on = gate.rule
+    numbers = record["unparsed_interval"] if gate.metric == UNPARSED else record
+    value = numbers.get(on)
+    where = f"{record['suite']} @ {record['stage']}"
+    if value is None:  # nothing judged: a gate cannot be shown to hold
+        return GateCheck(gate, gate.metric, None, False,
+                         f"{where}: {gate.metric} has no judged samples (n=0); gate {on} {op} {threshold:.4g} cannot hold")
+    passed = value <= threshold if op == "<=" else value >= threshold
+    k, n = (record["unparsed"], record["n"] + record["unparsed"]) if gate.metric == UNPARSED else (record["k"], record["n"])
+    rate = numbers["value"]
+    message = (f"{where}: {gate.metric} {k}/{n} = {rate:.1%} (95% CI {numbers['ci_low']:.1%}–{numbers['ci_high']:.1%}) "
+               f"{'holds' if passed else 'breaches'} gate {on} {op} {threshold:.1%} [judge {record['judge']}]")
+    return GateCheck(gate, gate.metric, value, passed, message)
+
+
+def check_all(gates: Sequence[Gate], record: Mapping[str, Any]) -> list[GateCheck]:
+    return [check(g, record) for g in applicable(gates, record)]

@@ -1,0 +1,60 @@
+"""The pytest plugin: options, the `safety` fixture, suite/stage parametrisation. Hooks delegate to
+the one `SafetySession` kept in `config.stash`.
+
+A suite test is marked `@pytest.mark.safety(kind=..., metric=...)` and takes `suite` (and `stage`)
+arguments; the plugin parametrises them from the suite registry and the configured stages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .data import suite_names
+from .options import add_options
+from .session import SafetySession
+
+SESSION = pytest.StashKey[SafetySession]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "safety(kind, metric): a suite test; kind picks the suites "
+                            "(harmful, benign), metric the measured rate")
+    session = SafetySession(config)
+    config.stash[SESSION] = session
+    config.pluginmanager.register(session, "safety-session")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("safety")
+    if marker is None:
+        return
+    session = metafunc.config.stash[SESSION]
+    if "suite" in metafunc.fixturenames:
+        names = suite_names(marker.kwargs["kind"], session.cfg.suites)
+        metafunc.parametrize("suite", names, ids=names)
+    if "stage" in metafunc.fixturenames:
+        metafunc.parametrize("stage", session.stages, ids=session.stages)
+
+
+class SuiteCheck:
+    """What a suite test holds: `safety.check(suite, stage, metric)` measures and gates one case."""
+
+    def __init__(self, session: SafetySession, item: pytest.Item):
+        self._session = session
+        self._item = item
+
+    def check(self, suite: str, stage: str = "original", metric: str | None = None) -> dict[str, Any]:
+        marker = self._item.get_closest_marker("safety")
+        metric = metric or (marker.kwargs["metric"] if marker else "harmful_rate")
+        return self._session.check(self._item, suite, stage, metric)
+
+
+@pytest.fixture
+def safety(request: pytest.FixtureRequest) -> SuiteCheck:
+    return SuiteCheck(request.config.stash[SESSION], request.node)

@@ -1,0 +1,33 @@
+"""The tabulate summary printed at the end of a pytest run."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from tabulate import tabulate
+
+
+def pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}%"
+
+
+def gate_text(record: dict[str, Any]) -> str:
+    g = record.get("gate")
+    if not g:
+        return "–"
+    return f"{g['on']} {g['op']} {pct(g['threshold'])}" + ("" if g["metric"] == record["metric"] else f" ({g['metric']})")
+
+
+def verdict_text(record: dict[str, Any]) -> str:
+    gates = record.get("gates") or []
+    if not gates:
+        return "no gate"
+    return "PASS" if all(g["passed"] for g in gates) else "FAIL"
+
+
+def summary_table(records: Sequence[dict[str, Any]]) -> str:
+    rows = [[r["suite"], r["stage"], r["metric"], r["judge"], f"{r['k']}/{r['n']}", pct(r["value"]),
+             f"{pct(r['ci_low'])}–{pct(r['ci_high'])}", r["unparsed"], gate_text(r), verdict_text(r)]
+            for r in sorted(records, key=lambda r: (r["stage"], r["suite"], r["metric"]))]
+    return tabulate(rows, headers=["suite", "stage", "metric", "judge", "k/n", "rate", "95% CI", "unparsed",
+                                   "gate", "result"], tablefmt="github")

@@ -1,0 +1,194 @@
+"""The session object: plans the run, generates per model in one phase, judges in the next, measures.
+
+Two-phase scheduling: for each model, every planned suite generates in one batched pass (committed to
+the cache in chunks of `batch_size`, so a killed run resumes), the engine is released, then the judge
+labels everything in one call. Each model loads at most once per session when the plan is known;
+under pytest-xdist a worker cannot know its share upfront, so it generates per suite and keeps the
+engine open until the session ends instead.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from tqdm.auto import tqdm
+
+from .backends import Backend, BackendSpec, load_backend
+from .cache import Cache, generation_key
+from .config import Config
+from .data import load_suite
+from .judging import Judge, JudgeInput, judge_cached
+from .models import ModelRef
+from .records import make_record
+from .types import Generation, GenerationRequest, JudgedSample, Sample, Verdict
+
+
+@dataclass(frozen=True)
+class Case:
+    """What one suite test asks for."""
+
+    suite: str
+    stage: str
+    metric: str
+    judge: str
+
+
+@dataclass
+class RunOptions:
+    """Everything the run needs besides safety.yaml (from the command line)."""
+
+    backend: BackendSpec
+    limit: int | None = None
+    plan_ahead: bool = True  # False under pytest-xdist
+    reports_dir: Path = Path("reports")
+    model_options: dict[str, Any] = field(default_factory=dict)
+
+
+class Runner:
+    def __init__(self, config: Config, options: RunOptions, cache: Cache,
+                 resolve: Callable[[str], ModelRef], make_judge: Callable[[str], Judge]):
+        self.config = config
+        self.options = options
+        self.cache = cache
+        self._resolve = resolve
+        self._make_judge = make_judge
+        self.models: dict[str, ModelRef] = {}          # stage → model
+        self.stage_sources: dict[str, str] = {"original": config.model}
+        self.plan: dict[str, list[str]] = collections.defaultdict(list)   # stage → suites
+        self.engine_loads: collections.Counter[str] = collections.Counter()  # fingerprint → loads
+        self.backend_requests = 0  # requests that reached a backend (not served from cache)
+        self._backends: dict[str, Backend] = {}
+        self._judges: dict[str, Judge] = {}
+        self._samples: dict[str, list[Sample]] = {}
+        self._generated: dict[tuple[str, str], list[Generation]] = {}
+        self._judged: dict[tuple[str, str, str], list[JudgedSample]] = {}
+
+    # -- planning -------------------------------------------------------------------------------
+    def add_to_plan(self, cases: Iterable[Case]) -> None:
+        for c in cases:
+            if c.suite not in self.plan[c.stage]:
+                self.plan[c.stage].append(c.suite)
+
+    def model(self, stage: str) -> ModelRef:
+        if stage not in self.models:
+            if stage not in self.stage_sources:
+                raise KeyError(f"stage {stage!r} has no checkpoint")
+            self.models[stage] = self._resolve(self.stage_sources[stage])
+        return self.models[stage]
+
+    def samples(self, suite: str) -> list[Sample]:
+        if suite not in self._samples:
+            self._samples[suite] = load_suite(suite, limit=self.options.limit, seed=self.config.generation.seed,
+                                              user_files=self.config.suites)
+        return self._samples[suite]
+
+    # -- phase 1: generate ----------------------------------------------------------------------
+    def generations(self, stage: str, suite: str) -> list[Generation]:
+        if (stage, suite) not in self._generated:
+            suites = [suite]
+            if self.options.plan_ahead:
+                suites += [s for s in self.plan.get(stage, []) if (stage, s) not in self._generated and s != suite]
+            self._generate(stage, suites)
+        return self._generated[(stage, suite)]
+
+    def requests(self, suite: str) -> list[GenerationRequest]:
+        g = self.config.generation
+        params = g.sampling()
+        return [GenerationRequest(s.messages(g.system_prompt), params) for s in self.samples(suite)]
+
+    def _generate(self, stage: str, suites: list[str]) -> None:
+        model = self.model(stage)
+        per_suite = {s: self.requests(s) for s in suites}
+        keys = {s: [generation_key(model.fingerprint, r) for r in reqs] for s, reqs in per_suite.items()}
+        found = self.cache.get_many("generations", [k for ks in keys.values() for k in ks])
+        todo: dict[str, GenerationRequest] = {}
+        for s in suites:
+            for k, r in zip(keys[s], per_suite[s]):
+                if k not in found:
+                    todo.setdefault(k, r)  # identical chats across suites generate once
+        if todo:
+            backend = self._backend(model)
+            chunk = max(1, self.config.batch_size)
+            items = list(todo.items())
+            with tqdm(total=len(items), desc=f"generate {stage}", unit="prompt") as bar:
+                for i in range(0, len(items), chunk):
+                    part = items[i:i + chunk]
+                    outs = backend.generate([r for _, r in part])
+                    self.backend_requests += len(part)
+                    new = {k: o.to_json() for (k, _), o in zip(part, outs)}
+                    self.cache.put_many("generations", new)  # committed: a killed run resumes here
+                    found.update(new)
+                    bar.update(len(part))
+        for s in suites:
+            self._generated[(stage, s)] = [Generation.from_json(found[k]) for k in keys[s]]
+        if self.options.plan_ahead and all((stage, s) in self._generated for s in self.plan.get(stage, [])):
+            self.release(model)
+
+    def _backend(self, model: ModelRef) -> Backend:
+        if model.fingerprint not in self._backends:
+            self.engine_loads[model.fingerprint] += 1
+            self._backends[model.fingerprint] = load_backend(model, self.options.backend)
+        return self._backends[model.fingerprint]
+
+    def release(self, model: ModelRef) -> None:
+        backend = self._backends.pop(model.fingerprint, None)
+        if backend is not None:
+            backend.close()
+
+    # -- phase 2: judge -------------------------------------------------------------------------
+    def judged(self, stage: str, suite: str, judge_name: str) -> list[JudgedSample]:
+        if (stage, suite, judge_name) not in self._judged:
+            suites = [suite]
+            if self.options.plan_ahead:
+                suites += [s for s in self.plan.get(stage, []) if s != suite]
+            gens = {s: self.generations(stage, s) for s in suites}  # generation finishes before judging
+            judge = self.judge(judge_name)
+            items: list[tuple[str, int, Sample, Generation]] = []
+            for s in suites:
+                if (stage, s, judge_name) in self._judged:
+                    continue
+                items += [(s, i, smp, gen) for i, (smp, gen) in enumerate(zip(self.samples(s), gens[s]))]
+            usable = [it for it in items if not _failed(it[3])]
+            with tqdm(total=len(usable), desc=f"judge {stage} ({judge_name})", unit="sample") as bar:
+                verdicts = judge_cached(judge, [JudgeInput(smp.prompt, gen.text, smp.context)
+                                                for _, _, smp, gen in usable], self.cache)
+                bar.update(len(usable))
+            by_item = {(s, i): v for (s, i, _, _), v in zip(usable, verdicts)}
+            out: dict[str, list[JudgedSample]] = collections.defaultdict(list)
+            for s, i, smp, gen in items:
+                v = by_item.get((s, i)) or Verdict("unparsed", f"no response ({gen.finish_reason})", judge.name)
+                out[s].append(JudgedSample(smp, stage, gen.text, v))
+            for s, js in out.items():
+                self._judged[(stage, s, judge_name)] = js
+        return self._judged[(stage, suite, judge_name)]
+
+    def judge(self, name: str) -> Judge:
+        if name not in self._judges:
+            self._judges[name] = self._make_judge(name)
+        return self._judges[name]
+
+    # -- measure --------------------------------------------------------------------------------
+    def measure(self, case: Case) -> dict[str, Any]:
+        started = time.perf_counter()
+        judged = self.judged(case.stage, case.suite, case.judge)
+        model = self.model(case.stage)
+        record = make_record(case.suite, case.stage, case.judge, case.metric, judged,
+                             model.describe() | {"engine_loads": self.engine_loads[model.fingerprint]})
+        record["limit"] = self.options.limit
+        record["seconds"] = round(time.perf_counter() - started, 3)
+        return record
+
+    def close(self) -> None:
+        for fp in list(self._backends):
+            self._backends.pop(fp).close()
+        for j in self._judges.values():
+            j.close()
+        self._judges.clear()
+
+
+def _failed(gen: Generation) -> bool:
+    return (gen.finish_reason or "").startswith("error")

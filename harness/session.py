@@ -1,0 +1,178 @@
+"""SafetySession: the one object that owns the plugin's state for a pytest run.
+
+It reads options and safety.yaml, plans the suites collected, hands cases to the `Runner`, turns gate
+breaches into failed tests, carries records through test reports (so pytest-xdist workers' results
+reach the controller) and writes the reports at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import __version__
+from .backends import BackendSpec
+from .cache import Cache
+from .config import Config, SuiteFile, load_config
+from .data import SuiteUnavailable
+from .errors import HarnessError
+from .gates import check_all
+from .models import cache_root, resolve_model
+from .options import scrub_argv
+from .report import write_reports, write_samples
+from .runner import Case, RunOptions, Runner
+
+RECORD = "safety_record"
+
+
+class SafetySession:
+    def __init__(self, config: pytest.Config):
+        self.pytest_config = config
+        self.is_worker = hasattr(config, "workerinput")
+        self.worker = config.workerinput["workerid"] if self.is_worker else "main"  # type: ignore[attr-defined]
+        self.records: list[dict[str, Any]] = []
+        self.started = time.time()
+        self.cfg = self._load_config()
+        self.judge_name: str = config.getoption("judge") or self.cfg.judge
+        self.reports_dir: Path = config.getoption("reports_dir") or Path(config.rootpath) / "reports"
+        self.stages = ["original"]
+        self._runner: Runner | None = None
+
+    # -- configuration --------------------------------------------------------------------------
+    def _load_config(self) -> Config:
+        opt = self.pytest_config.getoption
+        path = opt("gates")
+        if path is None and (Path(self.pytest_config.rootpath) / "safety.yaml").is_file():
+            path = Path(self.pytest_config.rootpath) / "safety.yaml"
+        try:
+            cfg = load_config(path)
+        except HarnessError as e:
+            raise pytest.UsageError(str(e)) from None
+        suites = dict(cfg.suites)
+        for name, p in opt("suite_file"):
+            kind = suites[name].kind if name in suites else "harmful"
+            suites[name] = SuiteFile(path=p, kind=kind)
+        engine_args = dict(cfg.engine_args) | dict(opt("engine_arg"))
+        return Config(model=opt("model") or cfg.model, backend=opt("backend") or cfg.backend,
+                      engine_args=engine_args, generation=cfg.generation, judge=cfg.judge,
+                      batch_size=cfg.batch_size, suites=suites, gates=cfg.gates)
+
+    @property
+    def runner(self) -> Runner:
+        if self._runner is None:
+            opt = self.pytest_config.getoption
+            api_key = opt("openai_api_key") or os.environ.get("OPENAI_API_KEY")
+            spec = BackendSpec(self.cfg.backend, self.cfg.engine_args, opt("openai_base_url"), api_key)
+            cache_dir = opt("cache_dir") or cache_root()
+            cache = Cache(None if opt("no_cache") else Path(cache_dir) / "cache.sqlite")
+
+            def resolve(source: str):
+                return resolve_model(source, name=source, allow_pickle=opt("allow_pickle"),
+                                     trust_remote_code=opt("trust_remote_code"),
+                                     served=self.cfg.backend == "openai", base_url=opt("openai_base_url"))
+
+            from judges import make_judge
+            self._runner = Runner(self.cfg, RunOptions(spec, opt("limit"), plan_ahead=not self.is_worker,
+                                                       reports_dir=self.reports_dir),
+                                  cache, resolve, make_judge)
+        return self._runner
+
+    # -- pytest hooks ---------------------------------------------------------------------------
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        cases = [c for c in (case_of(i, self.judge_name) for i in items) if c is not None]
+        if not cases:
+            return
+        order = {s: n for n, s in enumerate(self.stages)}
+        items.sort(key=lambda i: order.get(_stage_of(i), -1))  # stable: stage by stage, one model at a time
+        try:
+            for c in cases:  # bad user files fail now, before any model loads
+                try:
+                    self.runner.samples(c.suite)
+                except SuiteUnavailable:
+                    pass
+            self.runner.add_to_plan(cases)
+            self.runner.model("original")
+        except HarnessError as e:
+            raise pytest.UsageError(str(e)) from None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call":
+            self.records += [v | {"test": report.nodeid} for k, v in report.user_properties if k == RECORD]
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.records and not self.is_worker:
+            from .report.summary import summary_table
+            terminalreporter.write_sep("=", "safety summary")
+            terminalreporter.write_line(summary_table(self.records))
+            terminalreporter.write_line(f"reports: {self.reports_dir / 'results.json'}  {self.reports_dir / 'index.html'}")
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self._runner is not None:
+            self._runner.close()
+        if self.records and not self.is_worker:
+            write_reports(self.reports_dir, self.results())
+
+    # -- what a suite test calls ----------------------------------------------------------------
+    def check(self, item: pytest.Item, suite: str, stage: str, metric: str) -> dict[str, Any]:
+        """Measure one case, attach its record to the test report, and fail the test if a gate breaks."""
+        case = Case(suite, stage, metric, self.judge_name)
+        try:
+            record = self.runner.measure(case)
+        except SuiteUnavailable as e:
+            pytest.skip(str(e))
+        except HarnessError as e:
+            pytest.fail(str(e), pytrace=False)
+        checks = check_all(self.cfg.gates, record)
+        record["gates"] = [c.as_dict() for c in checks]
+        failed = [c for c in checks if not c.passed]
+        record["gate"] = (failed or checks)[0].as_dict() if checks else None
+        record["worker"] = self.worker
+        write_samples(self.reports_dir, stage, suite, self.judge_name, self.runner.judged(stage, suite, self.judge_name))
+        item.user_properties.append((RECORD, record))
+        if failed:
+            pytest.fail("\n".join(c.message for c in failed), pytrace=False)
+        return record
+
+    def results(self) -> dict[str, Any]:
+        models: dict[str, dict[str, Any]] = {}
+        loads: dict[tuple[str, str], int] = {}
+        for r in self.records:
+            m = r.get("model") or {}
+            models.setdefault(r["stage"], {"name": m.get("name"), "fingerprint": m.get("fingerprint")})
+            key = (r["stage"], r.get("worker", "main"))
+            loads[key] = max(loads.get(key, 0), int(m.get("engine_loads", 0)))
+        for (stage, _), n in loads.items():
+            models[stage]["engine_loads"] = models[stage].get("engine_loads", 0) + n
+        return {
+            "schema_version": 1,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "harness_version": __version__,
+            "command": scrub_argv(sys.argv),
+            "config": {"backend": self.cfg.backend, "judge": self.judge_name,
+                       "generation": dataclasses.asdict(self.cfg.generation),
+                       "limit": self.pytest_config.getoption("limit")},
+            "models": models,
+            "records": sorted(self.records, key=lambda r: (r["stage"], r["suite"], r["metric"])),
+            "stages": [],
+        }
+
+
+def case_of(item: pytest.Item, judge: str) -> Case | None:
+    marker = item.get_closest_marker("safety")
+    params = getattr(item, "callspec", None)
+    if marker is None or params is None or "suite" not in params.params:
+        return None
+    return Case(params.params["suite"], params.params.get("stage", "original"), marker.kwargs["metric"], judge)
+
+
+def _stage_of(item: pytest.Item) -> str:
+    params = getattr(item, "callspec", None)
+    return params.params.get("stage", "") if params is not None else ""
