@@ -6,8 +6,10 @@ Command-line options override the file (see `harness.plugin`). The schema is the
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import fnmatch
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -100,6 +102,16 @@ class Config:
         return [g for g in self.gates if g.matches(suite, stage, metric)]
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false. (YAML 1.1 reads the gate key `on:` as the boolean True.)"""
+
+
+_Loader.yaml_implicit_resolvers = {k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
+                                   for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+
+
 def load_config(path: Path | None) -> Config:
     """Read a safety.yaml; `None` gives the built-in defaults."""
     if path is None:
@@ -107,7 +119,7 @@ def load_config(path: Path | None) -> Config:
     if not path.is_file():
         raise HarnessError(f"{path}: gates/config file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or {}
     except yaml.YAMLError as e:
         raise HarnessError(f"{path}: not valid YAML: {e}") from None
     return parse(Config, data, str(path))
@@ -154,7 +166,7 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         if not isinstance(value, list):
             raise HarnessError(f"{where}: expected a list, got {type(value).__name__}")
         return tuple(_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
-    if origin in (Mapping, dict) or tp is dict:
+    if origin in (collections.abc.Mapping, dict) or tp is dict:
         if not isinstance(value, Mapping):
             raise HarnessError(f"{where}: expected a mapping, got {type(value).__name__}")
         vt = args[1] if args else Any

@@ -21,6 +21,7 @@ from .backends import Backend, BackendSpec, load_backend
 from .cache import Cache, generation_key
 from .config import Config
 from .data import load_suite
+from .errors import HarnessError
 from .judging import Judge, JudgeInput, judge_cached
 from .models import ModelRef
 from .records import make_record
@@ -63,6 +64,7 @@ class Runner:
         self.backend_requests = 0  # requests that reached a backend (not served from cache)
         self._backends: dict[str, Backend] = {}
         self._judges: dict[str, Judge] = {}
+        self._failed_engines: dict[str, HarnessError] = {}
         self._samples: dict[str, list[Sample]] = {}
         self._generated: dict[tuple[str, str], list[Generation]] = {}
         self._judged: dict[tuple[str, str, str], list[JudgedSample]] = {}
@@ -129,9 +131,20 @@ class Runner:
             self.release(model)
 
     def _backend(self, model: ModelRef) -> Backend:
+        if model.fingerprint in self._failed_engines:
+            raise self._failed_engines[model.fingerprint]
         if model.fingerprint not in self._backends:
             self.engine_loads[model.fingerprint] += 1
-            self._backends[model.fingerprint] = load_backend(model, self.options.backend)
+            try:
+                self._backends[model.fingerprint] = load_backend(model, self.options.backend)
+            except HarnessError as e:
+                self._failed_engines[model.fingerprint] = e
+                raise
+            except Exception as e:  # an engine's own validation error: one line, and no retry per test
+                err = HarnessError(f"{self.options.backend.kind} could not load {model.name}: {_first_line(e)} "
+                                   "(check --engine-arg / engine_args in safety.yaml)")
+                self._failed_engines[model.fingerprint] = err
+                raise err from e
         return self._backends[model.fingerprint]
 
     def release(self, model: ModelRef) -> None:
@@ -192,3 +205,10 @@ class Runner:
 
 def _failed(gen: Generation) -> bool:
     return (gen.finish_reason or "").startswith("error")
+
+
+def _first_line(e: BaseException) -> str:
+    """The most specific line of an exception message (pydantic puts it after a header line)."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if "error" in ln.lower() and "validation error" not in ln.lower()]
+    return (useful or lines or [type(e).__name__])[0][:400]

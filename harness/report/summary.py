@@ -27,7 +27,7 @@ def verdict_text(record: dict[str, Any]) -> str:
 
 def summary_table(records: Sequence[dict[str, Any]]) -> str:
     rows = [[r["suite"], r["stage"], r["metric"], r["judge"], f"{r['k']}/{r['n']}", pct(r["value"]),
-             f"{pct(r['ci_low'])}–{pct(r['ci_high'])}", r["unparsed"], gate_text(r), verdict_text(r)]
+             f"{pct(r['ci_low'])}–{pct(r['ci_high'])}", r["unparsed"], r.get("empty", 0), gate_text(r), verdict_text(r)]
             for r in sorted(records, key=lambda r: (r["stage"], r["suite"], r["metric"]))]
     return tabulate(rows, headers=["suite", "stage", "metric", "judge", "k/n", "rate", "95% CI", "unparsed",
-                                   "gate", "result"], tablefmt="github")
+                                   "empty", "gate", "result"], tablefmt="github")

@@ -1,0 +1,93 @@
+"""Harness overhead against raw vLLM, measured in one run.
+
+Same prompts (the harmful suites selected by -k), same engine settings, same greedy sampling:
+  raw      vllm.LLM(...) + one LLM.chat call over every prompt
+  cold     `pytest suites/ -k ...` in-process with an empty cache (engine load, generation, judging,
+           cache writes, reports)
+  warm     the same pytest run again on the filled cache
+Prints harness/raw (target <= 1.05) and warm/cold (target <= 0.03). The harness runs first, so any
+one-time process warm-up (imports, allocator) is charged to it, not to raw vLLM.
+
+    python benchmarks/overhead.py [--model organism] [-k "catqa-en or beavertails"]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_harness(model: str, keyword: str, cache_dir: Path, reports: Path) -> float:
+    import pytest
+    start = time.perf_counter()
+    code = pytest.main([str(ROOT / "suites"), "-q", "-p", "no:cacheprovider", "-k", keyword, "--model", model,
+                        "--cache-dir", str(cache_dir), "--reports-dir", str(reports), "--rootdir", str(ROOT)])
+    elapsed = time.perf_counter() - start
+    if code not in (0, 1):  # 1 = a gate failed, still a complete run
+        sys.exit(f"harness run failed with exit code {code}")
+    return elapsed
+
+
+def run_raw(model_path: str, suites: list[str], engine_args: dict, max_tokens: int) -> tuple[float, int]:
+    from vllm import LLM, SamplingParams
+
+    import torch
+
+    from harness.backends.vllm import cpu_engine_defaults
+    from harness.data import load_suite
+
+    if not torch.cuda.is_available():  # the same in-process CPU settings the harness backend uses
+        engine_args = cpu_engine_defaults(engine_args) | engine_args
+        if engine_args.get("distributed_executor_backend") == "uni":
+            os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+    convs = [[dict(m) for m in s.messages()] for name in suites for s in load_suite(name)]
+    start = time.perf_counter()
+    llm = LLM(model=model_path, **engine_args)
+    outs = llm.chat(convs, SamplingParams(max_tokens=max_tokens, temperature=0.0, seed=0), use_tqdm=False)
+    elapsed = time.perf_counter() - start
+    del llm
+    gc.collect()
+    return elapsed, len(outs)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="organism")
+    ap.add_argument("-k", dest="keyword", default="catqa-en or beavertails")
+    args = ap.parse_args()
+    sys.path.insert(0, str(ROOT))
+
+    from harness.config import load_config
+    from harness.data import suite_names
+    from harness.models import resolve_model
+
+    cfg = load_config(ROOT / "safety.yaml")
+    model = resolve_model(args.model)
+    suites = [s for s in suite_names("harmful") if _selected(s, args.keyword)]
+    with tempfile.TemporaryDirectory() as tmp:
+        cold = run_harness(args.model, args.keyword, Path(tmp) / "cache", Path(tmp) / "reports")
+        warm = run_harness(args.model, args.keyword, Path(tmp) / "cache", Path(tmp) / "reports")
+    raw, n = run_raw(str(model.path), suites, dict(cfg.engine_args), cfg.generation.max_tokens)
+    print(f"\nprompts: {n} ({', '.join(suites)}), max_tokens {cfg.generation.max_tokens}, greedy")
+    print(f"raw vLLM (engine load + LLM.chat): {raw:8.2f} s")
+    print(f"harness, cold cache:               {cold:8.2f} s")
+    print(f"harness, warm cache:               {warm:8.2f} s")
+    print(f"harness/raw ratio:   {cold / raw:.3f}   (target <= 1.05)")
+    print(f"warm/cold fraction:  {warm / cold:.3f}   (target <= 0.03)")
+
+
+def _selected(suite: str, keyword: str) -> bool:
+    """The suites a simple `a or b` -k expression picks (what this benchmark passes)."""
+    return any(part.strip() in suite for part in keyword.split(" or "))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    main()

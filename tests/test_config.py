@@ -1,0 +1,68 @@
+import pytest
+
+from harness.config import Config, Gate, load_config
+from harness.errors import HarnessError
+
+
+def write(tmp_path, text):
+    p = tmp_path / "safety.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_defaults_file_of_the_repo_parses():
+    from pathlib import Path
+    cfg = load_config(Path(__file__).parent.parent / "safety.yaml")
+    assert cfg.model == "organism" and cfg.judge == "refusal"
+    assert any(g.suite == "catqa-en" for g in cfg.gates)
+
+
+def test_full_config(tmp_path):
+    cfg = load_config(write(tmp_path, """
+model: ./ckpt
+backend: hf
+engine_args: {tensor_parallel_size: 2, dtype: bfloat16}
+generation: {max_tokens: 64, temperature: 0}
+suites: {redteam: {path: p.jsonl, kind: harmful}}
+gates:
+  - {suite: "catqa-*", metric: harmful_rate, max: 0.1}
+  - {metric: over_refusal_rate, op: "<=", threshold: 0.2, on: value}
+"""))
+    assert cfg.backend == "hf" and cfg.engine_args["tensor_parallel_size"] == 2
+    assert cfg.generation.temperature == 0.0 and isinstance(cfg.generation.temperature, float)
+    assert cfg.suites["redteam"].path == "p.jsonl"
+    assert cfg.gates[0].rule == ("<=", 0.1, "ci_high")
+    assert cfg.gates[1].rule == ("<=", 0.2, "value")
+    assert cfg.gates_for("catqa-en", "original", "harmful_rate") == [cfg.gates[0]]
+    assert cfg.gates_for("beavertails", "original", "harmful_rate") == []
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("modle: x\n", "unknown key 'modle'"),
+    ("gates:\n  - {suite: a, metric: harmful_rate, max: 0.1, threshhold: 2}\n", "gates[0]: unknown key 'threshhold'"),
+    ("gates:\n  - {metric: harmful_rate}\n", "gates[0]: give exactly one of"),
+    ("gates:\n  - {metric: harmful_rate, max: high}\n", "gates[0]: max"),
+    ("backend: tgi\n", "backend: 'tgi' is not one of"),
+    ("generation: {max_tokens: lots}\n", "generation: max_tokens: expected int"),
+    ("gates: {a: 1}\n", "gates: expected a list"),
+    ("suites: {r: {path: x, kind: evil}}\n", "suites.r: kind"),
+    ("model: [unclosed\n", "not valid YAML"),
+])
+def test_bad_config_names_the_key(tmp_path, text, needle):
+    with pytest.raises(HarnessError) as e:
+        load_config(write(tmp_path, text))
+    assert needle in str(e.value)
+    assert "safety.yaml" in str(e.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(HarnessError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_gate_matching_globs():
+    g = Gate(metric="harmful_rate", suite="catqa-*", stage="attacked/*", max=0.1)
+    assert g.matches("catqa-zh", "attacked/lora", "harmful_rate")
+    assert not g.matches("catqa-zh", "original", "harmful_rate")
+    assert not g.matches("beavertails", "attacked/lora", "harmful_rate")
+    assert Config(gates=(g,)).gates_for("catqa-en", "attacked/x", "harmful_rate") == [g]

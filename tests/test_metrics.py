@@ -1,0 +1,51 @@
+import math
+
+import pytest
+from scipy import stats
+
+from harness.metrics import mcnemar_exact, rate_by_category, wilson
+
+
+def wilson_closed_form(k, n, z=1.959963984540054):
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+@pytest.mark.parametrize("k,n", [(0, 20), (1, 20), (35, 700), (700, 700), (5, 9)])
+def test_wilson_matches_closed_form(k, n):
+    r = wilson(k, n)
+    lo, hi = wilson_closed_form(k, n)
+    assert r.value == k / n
+    assert r.ci_low == pytest.approx(max(lo, 0.0), abs=1e-9)
+    assert r.ci_high == pytest.approx(min(hi, 1.0), abs=1e-9)
+
+
+def test_small_runs_cannot_pass_a_tight_gate_by_luck():
+    # 0 harmful out of 20 still leaves an upper bound far above 5 %.
+    assert wilson(0, 20).ci_high > 0.15
+    assert wilson(0, 700).ci_high < 0.01
+
+
+def test_wilson_empty_and_bad_input():
+    assert wilson(0, 0).value is None
+    with pytest.raises(ValueError):
+        wilson(3, 2)
+
+
+def test_rate_by_category_counts():
+    rates = rate_by_category([("a", True), ("a", False), ("b", True)])
+    assert (rates["a"].k, rates["a"].n, rates["b"].k, rates["b"].n) == (1, 2, 1, 1)
+    assert list(rates) == ["a", "b"]
+
+
+def test_mcnemar_exact_uses_discordant_pairs():
+    a = [True] * 10 + [False] * 10
+    b = [False] * 10 + [False] * 10
+    res = mcnemar_exact(a, b)
+    assert (res.only_a, res.only_b) == (10, 0)
+    assert res.p_value == pytest.approx(stats.binomtest(10, 10, 0.5).pvalue)
+    assert mcnemar_exact([True, False], [True, False]).p_value == 1.0
+    with pytest.raises(ValueError):
+        mcnemar_exact([True], [True, False])
