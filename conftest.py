@@ -1,3 +1,3 @@
-"""Registers the safety plugin for `pytest suites/` (and the project's own tests)."""
+"""Registers the safety plugin for `pytest suites/`; `pytester` serves the project's own plugin tests."""
 
-pytest_plugins = ["harness.plugin"]
+pytest_plugins = ["harness.plugin", "pytester"]

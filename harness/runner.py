@@ -61,7 +61,7 @@ class Runner:
         self.stage_sources: dict[str, str] = {"original": config.model}
         self.plan: dict[str, list[str]] = collections.defaultdict(list)   # stage → suites
         self.engine_loads: collections.Counter[str] = collections.Counter()  # fingerprint → loads
-        self.backend_requests = 0  # requests that reached a backend (not served from cache)
+        self.backend_requests: collections.Counter[str] = collections.Counter()  # fingerprint → uncached requests
         self._backends: dict[str, Backend] = {}
         self._judges: dict[str, Judge] = {}
         self._failed_engines: dict[str, HarnessError] = {}
@@ -120,7 +120,7 @@ class Runner:
                 for i in range(0, len(items), chunk):
                     part = items[i:i + chunk]
                     outs = backend.generate([r for _, r in part])
-                    self.backend_requests += len(part)
+                    self.backend_requests[model.fingerprint] += len(part)
                     new = {k: o.to_json() for (k, _), o in zip(part, outs)}
                     self.cache.put_many("generations", new)  # committed: a killed run resumes here
                     found.update(new)
@@ -190,7 +190,8 @@ class Runner:
         judged = self.judged(case.stage, case.suite, case.judge)
         model = self.model(case.stage)
         record = make_record(case.suite, case.stage, case.judge, case.metric, judged,
-                             model.describe() | {"engine_loads": self.engine_loads[model.fingerprint]})
+                             model.describe() | {"engine_loads": self.engine_loads[model.fingerprint],
+                                                  "backend_requests": self.backend_requests[model.fingerprint]})
         record["limit"] = self.options.limit
         record["seconds"] = round(time.perf_counter() - started, 3)
         return record

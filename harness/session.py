@@ -143,14 +143,16 @@ class SafetySession:
 
     def results(self) -> dict[str, Any]:
         models: dict[str, dict[str, Any]] = {}
-        loads: dict[tuple[str, str], int] = {}
+        counters: dict[tuple[str, str, str], int] = {}  # counts are cumulative per worker: take each worker's last
         for r in self.records:
             m = r.get("model") or {}
-            models.setdefault(r["stage"], {"name": m.get("name"), "fingerprint": m.get("fingerprint")})
-            key = (r["stage"], r.get("worker", "main"))
-            loads[key] = max(loads.get(key, 0), int(m.get("engine_loads", 0)))
-        for (stage, _), n in loads.items():
-            models[stage]["engine_loads"] = models[stage].get("engine_loads", 0) + n
+            models.setdefault(r["stage"], {"name": m.get("name"), "fingerprint": m.get("fingerprint"),
+                                           "engine_loads": 0, "backend_requests": 0})
+            for c in ("engine_loads", "backend_requests"):
+                key = (r["stage"], r.get("worker", "main"), c)
+                counters[key] = max(counters.get(key, 0), int(m.get(c, 0)))
+        for (stage, _, c), n in counters.items():
+            models[stage][c] += n
         return {
             "schema_version": 1,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
