@@ -98,7 +98,7 @@ def check_model_dir(path: Path, *, allow_pickle: bool, trust_remote_code: bool) 
                                    "convert them to safetensors or pass --allow-pickle if you trust the source")
         else:
             raise HarnessError(f"--model {path}: no weight files (*.safetensors) found")
-    cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+    cfg = _read_json(cfg_file)
     if cfg.get("auto_map") and not trust_remote_code:
         raise HarnessError(f"--model {path}: the model ships its own code (auto_map in config.json); "
                            "pass --trust-remote-code if you trust it")
@@ -117,7 +117,18 @@ def _has_chat_template(path: Path) -> bool:
     if (path / "chat_template.jinja").is_file() or (path / "chat_template.json").is_file():
         return True
     tc = path / "tokenizer_config.json"
-    return tc.is_file() and bool(json.loads(tc.read_text(encoding="utf-8")).get("chat_template"))
+    return tc.is_file() and bool(_read_json(tc).get("chat_template"))
+
+
+def _read_json(f: Path) -> dict:
+    """A model directory's JSON file, or a one-line HarnessError naming the file."""
+    try:
+        data = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise HarnessError(f"--model {f.parent}: cannot read {f.name} ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise HarnessError(f"--model {f.parent}: {f.name} is not a JSON object")
+    return data
 
 
 def fingerprint(path: Path, allow_pickle: bool = False) -> str:

@@ -1,0 +1,193 @@
+"""transformers backend: for models or machines vLLM cannot serve, and as a second opinion on vLLM.
+
+Contracts (the same as the vLLM backend's):
+- One `Generation` per request, in request order; greedy when temperature == 0.
+- Requests are batched by prompt length; the batches depend on the *set* of requests, not their order,
+  so shuffling a batch does not change any request's text.
+- A sampled request draws from its own `torch.Generator` seeded by `request_seed(params, repeat)`,
+  inside a batched decode, so its text does not depend on what else is in the batch.
+- prompt tokens + max_tokens > max_position_embeddings gives `Generation("", "error:prompt_too_long")`.
+- Logprobs, when asked, come from the raw logits (before temperature/top-p, as vLLM reports them):
+  per generated token, the top-k alternatives and the chosen token.
+
+engine_args: `device`, `dtype` (or `torch_dtype`), `batch_size` (default 16), `device_map`; any other
+key goes to `AutoModelForCausalLM.from_pretrained`.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+from typing import Any, Sequence
+
+from ..errors import HarnessError
+from ..models import ModelRef
+from ..types import Generation, GenerationRequest
+from . import BackendSpec
+from .vllm import PROMPT_TOO_LONG, messages_of, request_seed, token_key
+
+log = logging.getLogger(__name__)
+
+
+class HFBackend:
+    """Runs `model` with transformers `generate`, left-padded batches, on cuda if available."""
+
+    name = "hf"
+
+    def __init__(self, model: ModelRef, spec: BackendSpec) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if model.path is None:
+            raise HarnessError(f"--backend hf: {model.source} is a served model; pass a model directory")
+        args = dict(spec.engine_args)
+        device = args.pop("device", None) or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype, legacy_dtype = args.pop("dtype", None), args.pop("torch_dtype", None)
+        dtype = dtype or legacy_dtype
+        if dtype is None:  # half precision on CPU is slow and less exact; keep what the GPU is good at
+            dtype = "auto" if str(device).startswith("cuda") else "float32"
+        self.batch_size = int(args.pop("batch_size", 16))
+        device_map = args.pop("device_map", None)
+        self.model = model
+        self.tokenizer = AutoTokenizer.from_pretrained(model.location, trust_remote_code=model.trust_remote_code)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.lm = AutoModelForCausalLM.from_pretrained(
+            model.location, trust_remote_code=model.trust_remote_code,
+            use_safetensors=None if model.allow_pickle else True,
+            dtype=getattr(torch, dtype) if isinstance(dtype, str) and dtype != "auto" else dtype,
+            device_map=device_map, **args).eval()
+        if device_map is None:
+            self.lm.to(device)
+        self.device = self.lm.device
+        self.max_len: int | None = getattr(self.lm.config, "max_position_embeddings", None)
+        eos = self.lm.generation_config.eos_token_id
+        if eos is None:
+            eos = self.tokenizer.eos_token_id
+        self.eos_ids: set[int] = set(eos if isinstance(eos, list) else [eos]) - {None}
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        """Complete every chat. Pass all requests at once: batching sorts them by length."""
+        from tqdm.auto import tqdm
+
+        out: list[Generation | None] = [None] * len(requests)
+        prompts: dict[int, list[int]] = {}
+        for i, req in enumerate(requests):
+            ids = self.tokenizer.apply_chat_template(messages_of(req), add_generation_prompt=True,
+                                                     tokenize=True, return_dict=False)
+            if self.max_len is not None and len(ids) + req.params.max_tokens > self.max_len:
+                out[i] = Generation("", PROMPT_TOO_LONG)
+            else:
+                prompts[i] = list(ids)
+        # Order by (length, content): batch composition depends only on which requests there are.
+        order = sorted(prompts, key=lambda i: (len(prompts[i]), _content(requests[i])))
+        batches = [order[k:k + self.batch_size] for k in range(0, len(order), self.batch_size)]
+        for batch in tqdm(batches, desc=f"hf generate ({self.model.name})", disable=len(batches) < 2):
+            for i, g in zip(batch, self._generate_batch([requests[i] for i in batch], [prompts[i] for i in batch])):
+                out[i] = g
+        return out  # type: ignore[return-value]
+
+    def close(self) -> None:
+        import torch
+
+        self.__dict__.pop("lm", None)
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def _generate_batch(self, reqs: list[GenerationRequest], prompts: list[list[int]]) -> list[Generation]:
+        import torch
+        from transformers import GenerationConfig, LogitsProcessorList
+
+        pad = self.tokenizer.pad_token_id
+        width = max(len(p) for p in prompts)
+        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self.device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
+        want_lp = any(r.params.logprobs is not None for r in reqs)
+        gen_cfg = GenerationConfig(max_new_tokens=max(r.params.max_tokens for r in reqs), do_sample=False,
+                                   eos_token_id=sorted(self.eos_ids), pad_token_id=pad,
+                                   bos_token_id=self.lm.generation_config.bos_token_id,
+                                   return_dict_in_generate=True, output_logits=want_lp)
+        sampler = _RowSampler(reqs, self.device)
+        with torch.inference_mode():
+            res = self.lm.generate(input_ids=input_ids, attention_mask=mask, generation_config=gen_cfg,
+                                   logits_processor=LogitsProcessorList([sampler]))
+        new = res.sequences[:, width:].tolist()
+        return [self._finish(r, toks, [step[row] for step in res.logits] if want_lp else None)
+                for row, (r, toks) in enumerate(zip(reqs, new))]
+
+    def _finish(self, req: GenerationRequest, toks: list[int], logits: list[Any] | None) -> Generation:
+        """Cut one row at EOS, its own max_tokens and its first stop string; decode it."""
+        p = req.params
+        raw = toks[:p.max_tokens]
+        end = next((n for n, t in enumerate(raw) if t in self.eos_ids), None)
+        body = raw if end is None else raw[:end]
+        reason = "length" if end is None else "stop"
+        n_scored = len(raw) if end is None else end + 1  # the EOS token has a logprob too, as in vLLM
+        text = self._decode(body)
+        cut = _first_stop(text, p.stop)
+        if cut is not None:  # vLLM leaves the stop string out of the text, and stops at its last token
+            text, reason = text[:cut], "stop"
+            n_scored = next(n for n in range(1, len(body) + 1)
+                            if _first_stop(self._decode(body[:n]), p.stop) is not None)
+        logprobs = None
+        if p.logprobs is not None and logits is not None:
+            logprobs = tuple(self._top(logits[n], raw[n], p.logprobs) for n in range(n_scored))
+        return Generation(text, reason, logprobs)
+
+    def _decode(self, toks: list[int]) -> str:
+        # A trailing U+FFFD is a character cut in half by the token limit; vLLM's detokenizer holds
+        # such bytes back, so drop them too and the two backends print the same text.
+        return self.tokenizer.decode(toks, skip_special_tokens=True).rstrip("\ufffd")
+
+    def _top(self, logits: Any, chosen: int, k: int) -> dict[str, float]:
+        import torch
+
+        lp = torch.log_softmax(logits.float(), dim=-1)
+        ids = lp.topk(k).indices.tolist() if k > 0 else []
+        return {token_key(self.tokenizer, t, self.tokenizer.decode([t])): lp[t].item()
+                for t in sorted(set(ids) | {chosen}, key=lambda t: -lp[t].item())}
+
+
+class _RowSampler:
+    """Logits processor that picks each row's next token itself and leaves only that token possible.
+
+    Greedy rows take the argmax; sampled rows draw with temperature and top-p from their own seeded
+    generator, so a row's draws depend only on that row (HF's own sampling shares one global RNG).
+    """
+
+    def __init__(self, reqs: list[GenerationRequest], device: Any) -> None:
+        import torch
+
+        self.params = [r.params for r in reqs]
+        self.gens = [torch.Generator(device=device).manual_seed(request_seed(r.params, r.repeat))
+                     if r.params.temperature > 0 else None for r in reqs]
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        picks = []
+        for row, (p, gen) in enumerate(zip(self.params, self.gens)):
+            if gen is None:
+                picks.append(int(scores[row].argmax()))
+                continue
+            probs = torch.softmax(scores[row].float() / p.temperature, dim=-1)
+            if p.top_p < 1.0:
+                sp, si = probs.sort(descending=True)
+                drop = sp.cumsum(-1) - sp >= p.top_p  # keep the smallest prefix reaching top_p
+                probs = probs.scatter(0, si[drop], 0.0)
+            picks.append(int(torch.multinomial(probs, 1, generator=gen)))
+        out = torch.full_like(scores, float("-inf"))
+        out[torch.arange(len(picks), device=scores.device), torch.tensor(picks, device=scores.device)] = 0.0
+        return out
+
+
+def _first_stop(text: str, stops: Sequence[str]) -> int | None:
+    hits = [text.find(s) for s in stops if s and s in text]
+    return min(hits) if hits else None
+
+
+def _content(req: GenerationRequest) -> str:
+    return json.dumps([messages_of(req), req.params.as_dict(), req.repeat], sort_keys=True)
