@@ -32,7 +32,8 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from harness.backends import BackendSpec, load_backend
-from harness.backends.vllm import PROMPT_TOO_LONG, cpu_engine_defaults, request_seed
+from harness.backends import PROMPT_TOO_LONG, request_seed
+from harness.backends.vllm import cpu_engine_defaults
 from harness.errors import HarnessError
 from harness.models import ModelRef
 from harness.types import Generation, GenerationRequest, SamplingParams

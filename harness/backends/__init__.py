@@ -7,13 +7,44 @@ templates of judges and scheduling live above this layer (`harness.runner`), so 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 from ..errors import HarnessError
-from ..types import Generation, GenerationRequest
+from ..types import Generation, GenerationRequest, SamplingParams
 
 KINDS = ("vllm", "hf", "openai")
+
+# A chat that does not fit the context window: returned as Generation("", PROMPT_TOO_LONG), judged unparsed.
+PROMPT_TOO_LONG = "error:prompt_too_long"
+
+
+def request_seed(params: SamplingParams, repeat: int) -> int:
+    """The sampling seed of one request: a stable hash of (seed, repeat), in [0, 2**31).
+
+    Shared by every backend so a sampled repeat means the same draw wherever it runs.
+    """
+    digest = hashlib.sha256(f"{params.seed}:{repeat}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def messages_of(request: GenerationRequest) -> list[dict[str, str]]:
+    return [dict(m) for m in request.messages]
+
+
+def token_key(tokenizer: Any, token_id: int, decoded: str | None) -> str:
+    """How a token is named in `Generation.logprobs`: its text, or where that is not whole text (a
+    piece of a multi-byte character decodes to '' or U+FFFD) the tokenizer's own name for it, so two
+    such tokens do not collide."""
+    if decoded and "\ufffd" not in decoded:
+        return decoded
+    try:
+        return str(tokenizer.convert_ids_to_tokens(token_id))
+    except Exception:
+        return decoded or f"<id:{token_id}>"
+
+
 
 
 @runtime_checkable

@@ -25,7 +25,7 @@ from ..errors import HarnessError
 from ..models import ModelRef
 from ..types import Generation, GenerationRequest
 from . import BackendSpec
-from .vllm import PROMPT_TOO_LONG, messages_of, request_seed, token_key
+from . import PROMPT_TOO_LONG, messages_of, request_seed, token_key
 
 log = logging.getLogger(__name__)
 

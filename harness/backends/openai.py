@@ -28,7 +28,7 @@ from ..errors import HarnessError
 from ..models import ModelRef
 from ..types import Generation, GenerationRequest
 from . import BackendSpec
-from .vllm import PROMPT_TOO_LONG, messages_of, request_seed
+from . import PROMPT_TOO_LONG, messages_of, request_seed
 
 log = logging.getLogger(__name__)
 

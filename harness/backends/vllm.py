@@ -17,36 +17,20 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import logging
 import os
 from typing import Any, Iterator, Mapping, Sequence
 
 from ..errors import HarnessError
 from ..models import ModelRef
-from ..types import Generation, GenerationRequest, SamplingParams
-from . import BackendSpec
+from ..types import Generation, GenerationRequest
+from . import PROMPT_TOO_LONG, BackendSpec, messages_of, request_seed, token_key
 
 log = logging.getLogger(__name__)
-
-PROMPT_TOO_LONG = "error:prompt_too_long"
 
 # In-process engine on CPU; each only where the user did not choose otherwise.
 _CPU_DEFAULTS: dict[str, Any] = {"enforce_eager": True, "gpu_memory_utilization": 0.3}
 _CPU_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
-
-
-def request_seed(params: SamplingParams, repeat: int) -> int:
-    """The sampling seed of one request: a stable hash of (seed, repeat), in [0, 2**31).
-
-    Shared by every backend so a sampled repeat means the same draw wherever it runs.
-    """
-    digest = hashlib.sha256(f"{params.seed}:{repeat}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
-
-
-def messages_of(request: GenerationRequest) -> list[dict[str, str]]:
-    return [dict(m) for m in request.messages]
 
 
 def cpu_engine_defaults(engine_args: Mapping[str, Any]) -> dict[str, Any]:
@@ -175,18 +159,6 @@ def _environ(values: Mapping[str, str]) -> Iterator[None]:
     finally:
         for k in values:
             os.environ.pop(k, None)
-
-
-def token_key(tokenizer: Any, token_id: int, decoded: str | None) -> str:
-    """How a token is named in `Generation.logprobs`: its text, or where that is not whole text (a
-    piece of a multi-byte character decodes to '' or U+FFFD) the tokenizer's own name for it, so two
-    such tokens do not collide."""
-    if decoded and "\ufffd" not in decoded:
-        return decoded
-    try:
-        return str(tokenizer.convert_ids_to_tokens(token_id))
-    except Exception:
-        return decoded or f"<id:{token_id}>"
 
 
 def _to_generation(completion: Any, want_logprobs: bool, tokenizer: Any) -> Generation:
