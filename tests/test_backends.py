@@ -459,6 +459,36 @@ def test_served_wrong_key_fails_without_showing_keys(vllm_server: Served, caplog
     assert wrong not in shown and vllm_server.key not in shown
 
 
+@pytest.mark.slow
+def test_api_key_never_leaves_the_process(vllm_server: Served, pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """A full `pytest suites/` run against the served model: the key given on the command line and the
+    one in the environment appear nowhere — results, report, samples, cache, terminal output."""
+    import shutil
+    root = Path(__file__).resolve().parent.parent
+    pytester.makeconftest('pytest_plugins = ["harness.plugin"]\n')
+    pytester.makeini("[pytest]\n")
+    shutil.copytree(root / "suites", pytester.path / "suites")
+    decoy = "sk-decoy-" + secrets.token_hex(12)
+    pytester._monkeypatch.setenv("PYTHONPATH", str(root))
+    pytester._monkeypatch.setenv("SAFETY_HARNESS_CACHE", str(tmp_path / "user-cache"))
+    # run 1: the key from the environment; run 2: from the option, which wins over a wrong env key
+    for env_key, option in ((vllm_server.key, []), (decoy, ["--openai-api-key", vllm_server.key])):
+        pytester._monkeypatch.setenv("OPENAI_API_KEY", env_key)
+        result = pytester.runpytest_subprocess(
+            "suites/", "--backend", "openai", "--openai-base-url", vllm_server.url + "/v1", *option,
+            "--model", vllm_server.model, "-k", "catqa-en", "--limit", "6", "--cache-dir", str(tmp_path / "cache"),
+            "-p", "no:cacheprovider", timeout=600)
+        assert result.ret in (0, 1), result.stdout.str() + result.stderr.str()
+        results = pytester.path / "reports" / "results.json"
+        assert results.is_file()
+        written = [p.read_bytes() for p in (pytester.path / "reports").rglob("*") if p.is_file()]
+        written += [p.read_bytes() for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+        written.append((result.stdout.str() + result.stderr.str()).encode())
+        for secret in (vllm_server.key, decoy):
+            assert not any(secret.encode() in blob for blob in written), f"a key leaked (option: {bool(option)})"
+        assert ("--openai-api-key" in results.read_text()) == bool(option)
+
+
 # --- OpenAI-compatible: a scripted server, for the failure paths -------------------------------------
 
 class FakeAPI:
