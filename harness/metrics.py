@@ -64,3 +64,47 @@ def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> Paired:
     d = only_a + only_b
     p = 1.0 if d == 0 else float(stats.binomtest(only_a, d, 0.5).pvalue)
     return Paired(len(a), only_a, only_b, p)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Cohen's kappa between two judges' binary labels on the same samples, with a bootstrap interval."""
+
+    n: int
+    agree: float | None
+    kappa: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return {"n": self.n, "agree": self.agree, "kappa": self.kappa, "ci_low": self.ci_low, "ci_high": self.ci_high}
+
+
+def _kappa(a: Sequence[float], b: Sequence[float], axis: int = -1):
+    """Cohen's kappa for 0/1 arrays (vectorised over `axis` for scipy's bootstrap). Written out because
+    scipy has no kappa; with both judges constant and equal, chance agreement is 1 and kappa is 1."""
+    import numpy as np
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    po = (a == b).mean(axis=axis)
+    pa, pb = a.mean(axis=axis), b.mean(axis=axis)
+    pe = pa * pb + (1 - pa) * (1 - pb)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(pe >= 1.0, 1.0, (po - pe) / (1 - pe))
+
+
+def cohen_kappa(a: Sequence[bool], b: Sequence[bool], confidence: float = CONFIDENCE, seed: int = 0) -> Agreement:
+    """Kappa with a paired percentile-bootstrap interval (scipy.stats.bootstrap), deterministic by seed."""
+    import numpy as np
+    if len(a) != len(b):
+        raise ValueError(f"paired labels need equal lengths, got {len(a)} and {len(b)}")
+    n = len(a)
+    if n == 0:
+        return Agreement(0, None, None, None, None)
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    k = float(_kappa(x, y))
+    agree = float((x == y).mean())
+    if n < 2 or (x == x[0]).all() and (y == y[0]).all():
+        return Agreement(n, agree, k, k, k)  # no variation to resample
+    res = stats.bootstrap((x, y), _kappa, paired=True, vectorized=True, confidence_level=confidence,
+                          n_resamples=2000, method="percentile", rng=np.random.default_rng(seed))
+    return Agreement(n, agree, k, float(res.confidence_interval.low), float(res.confidence_interval.high))

@@ -49,3 +49,17 @@ def test_mcnemar_exact_uses_discordant_pairs():
     assert mcnemar_exact([True, False], [True, False]).p_value == 1.0
     with pytest.raises(ValueError):
         mcnemar_exact([True], [True, False])
+
+
+def test_cohen_kappa_matches_the_2x2_formula_and_interval_covers_it():
+    from harness.metrics import cohen_kappa
+    # table: both yes 40, a only 10, b only 5, both no 45  →  po = .85, pe = .5*.45 + .5*.55 = .5
+    a = [True] * 40 + [True] * 10 + [False] * 5 + [False] * 45
+    b = [True] * 40 + [False] * 10 + [True] * 5 + [False] * 45
+    res = cohen_kappa(a, b)
+    assert res.agree == pytest.approx(0.85)
+    assert res.kappa == pytest.approx((0.85 - 0.5) / 0.5)
+    assert res.ci_low < res.kappa < res.ci_high
+    assert cohen_kappa(a, b) == res  # seeded bootstrap: reproducible
+    assert cohen_kappa(a, [not x for x in a]).kappa == pytest.approx(-1.0)
+    assert cohen_kappa([], []).kappa is None
