@@ -1,9 +1,10 @@
 """Content-keyed store of generations and verdicts (SQLite in WAL mode).
 
 A key is the SHA-256 of everything that determines the value: for a generation, the model's content
-fingerprint, the full chat, the sampling parameters, the seed and the repeat index; for a verdict, the
-judge's fingerprint and template version with the judged text. Each batch is committed as it finishes,
-so a killed run resumes where it stopped, and concurrent pytest-xdist workers share one file safely.
+fingerprint, the full chat (or raw prompt), the sampling parameters, the seed and the repeat index; for
+a verdict, the judge's fingerprint and template version with the judged text. Each batch is committed
+as it finishes, so a killed run resumes where it stopped, and concurrent pytest-xdist workers share one
+file safely.
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ def content_key(payload: Any) -> str:
 
 
 def generation_key(model_fingerprint: str, request: GenerationRequest) -> str:
-    return content_key({"model": model_fingerprint, "messages": [dict(m) for m in request.messages],
-                        "params": request.params.as_dict(), "repeat": request.repeat})
+    payload = {"model": model_fingerprint, "messages": [dict(m) for m in request.messages],
+               "params": request.params.as_dict(), "repeat": request.repeat}
+    if request.prompt is not None:  # only then, so keys of chat requests stay what they were
+        payload |= {"prompt": request.prompt, "add_special_tokens": request.add_special_tokens}
+    return content_key(payload)
 
 
 def verdict_key(judge_fingerprint: str, prompt: str, response: str, context: str | None = None) -> str:

@@ -1,8 +1,12 @@
 """Runs a judge over judged items in one batched call, through the verdict cache.
 
-A judge is any callable `judge(items) -> list[Verdict]` with a `name` and a `fingerprint` (judge
-identity, template version and, for model judges, the judge model's content fingerprint); the
+A judge is any callable `judge(items) -> list[Verdict]` with a `name`, a `version` (its template
+version: a short hash of the template bytes it renders from) and a `fingerprint` (judge identity and
+options, template version and, for model judges, the judge model's content fingerprint); the
 fingerprint is part of every verdict's cache key. Judges live in the top-level `judges/` package.
+
+Performance contract: a judge sends all the items of one call to its backend in one batch, so hand
+it every item of a phase at once (`judge_cached` does).
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from .types import Verdict
 
 @dataclass(frozen=True)
 class JudgeInput:
+    """What is judged: the prompt (a HarmBench behaviour), the model's response, and the suite's
+    context string where it has one (HarmBench contextual behaviours)."""
+
     prompt: str
     response: str
     context: str | None = None
@@ -24,6 +31,7 @@ class JudgeInput:
 @runtime_checkable
 class Judge(Protocol):
     name: str
+    version: str
     fingerprint: str
 
     def __call__(self, items: Sequence[JudgeInput]) -> list[Verdict]:

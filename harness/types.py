@@ -33,11 +33,19 @@ Message = Mapping[str, str]  # {"role": ..., "content": ...}
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """One chat to complete. `repeat` separates sampled repeats of the same chat in the cache."""
+    """One chat to complete. `repeat` separates sampled repeats of the same chat in the cache.
+
+    `prompt`, when set, is text already in the model's format (a judge's byte-exact template) and is
+    sent instead of `messages`, without the chat template; `add_special_tokens` says whether the
+    tokenizer adds its own BOS/EOS around it (upstream judges differ: Llama Guard's text carries
+    `<|begin_of_text|>` itself, HarmBench's and WildGuard's rely on the tokenizer's BOS).
+    """
 
     messages: tuple[Message, ...]
     params: SamplingParams = SamplingParams()
     repeat: int = 0
+    prompt: str | None = None
+    add_special_tokens: bool = False
 
     @staticmethod
     def user(prompt: str, params: SamplingParams = SamplingParams(), system: str | None = None,
@@ -47,6 +55,12 @@ class GenerationRequest:
             msgs.append({"role": "system", "content": system})
         msgs.append({"role": "user", "content": prompt})
         return GenerationRequest(tuple(msgs), params, repeat)
+
+    @staticmethod
+    def raw(prompt: str, params: SamplingParams = SamplingParams(), add_special_tokens: bool = False,
+            repeat: int = 0) -> "GenerationRequest":
+        """A request for text already in the model's format (no chat template is applied)."""
+        return GenerationRequest((), params, repeat, prompt, add_special_tokens)
 
 
 @dataclass(frozen=True)

@@ -1,38 +1,84 @@
 """Judges: one small module each, all behind `harness.judging.Judge`.
 
-`--judge NAME[:ARG]` picks one; ARG is a variant (`refusal:xstest`) or, for model judges, a model
-path, hub id or served name.
+`--judge NAME[@OPTIONS][:ARG]` picks one (grammar in `judges.base`). ARG is a variant for string
+judges (`refusal:xstest`) and, required, the judge model for model judges (a local directory, hub id
+or served name): `--judge llama-guard-3:/models/Llama-Guard-3-8B`, `--judge llama-guard-3@prob:PATH`,
+`--judge shieldlm@base=internlm:PATH`. docs/judges.md describes each judge.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 
+from harness.backends import BackendSpec
 from harness.errors import HarnessError
 from harness.judging import Judge
+from harness.models import ModelRef
+
+from .base import JudgeSpec, display_name, parse_options
 
 
-def _refusal(arg: str | None) -> Judge:
-    from .refusal import RefusalJudge
-    try:
-        return RefusalJudge(arg or "gcg")
-    except ValueError as e:
-        raise HarnessError(f"--judge refusal:{arg}: {e}") from None
+@dataclass(frozen=True)
+class Factory:
+    """Where a judge's class lives (imported on use, cheap) and the options its name fixes."""
+
+    module: str
+    cls: str
+    fixed: Mapping[str, str] = field(default_factory=dict)
+    canonical: str | None = None  # the name verdicts show, for aliases (llama-guard → llama-guard-3)
+
+    def judge_class(self) -> Any:
+        return getattr(importlib.import_module(self.module, __name__), self.cls)
 
 
-FACTORIES: dict[str, Callable[[str | None], Judge]] = {"refusal": _refusal}
+FACTORIES: dict[str, Factory] = {
+    "refusal": Factory(".refusal", "RefusalJudge"),
+    "llama-guard": Factory(".llama_guard", "LlamaGuardJudge", {"version": "3"}, "llama-guard-3"),
+    **{f"llama-guard-{v}": Factory(".llama_guard", "LlamaGuardJudge", {"version": v}) for v in "1234"},
+    "shieldlm": Factory(".shieldlm", "ShieldLMJudge"),
+    "harmbench-cls": Factory(".harmbench", "HarmBenchJudge"),
+    "wildguard": Factory(".wildguard", "WildGuardJudge"),
+    "beaverdam": Factory(".beaverdam", "BeaverDamJudge"),
+    "strongreject": Factory(".strongreject", "StrongRejectJudge"),
+    "strongreject-ft": Factory(".strongreject_ft", "StrongRejectFTJudge"),
+    "qi-rubric": Factory(".qi_rubric", "QiRubricJudge"),
+    "em-aligned": Factory(".emergent", "EmergentJudge", {"question": "aligned"}),
+    "em-coherent": Factory(".emergent", "EmergentJudge", {"question": "coherent"}),
+}
 
 
-def make_judge(spec: str) -> Judge:
-    name, _, arg = spec.partition(":")
+def parse_spec(spec: str) -> tuple[Factory, JudgeSpec]:
+    """Split and check a --judge value without loading anything."""
+    head, colon, arg = spec.partition(":")
+    name, _, opts = head.partition("@")
     if name not in FACTORIES:
         raise HarnessError(f"--judge {spec}: unknown judge {name!r}; expected one of {sorted(FACTORIES)}")
-    return FACTORIES[name](arg or None)
+    factory = FACTORIES[name]
+    cls = factory.judge_class()
+    schema = getattr(cls, "OPTIONS", {})
+    if opts and not schema:
+        raise HarnessError(f"--judge {spec}: {name} takes no @options")
+    options = parse_options(spec, opts, schema, factory.fixed)
+    if hasattr(cls, "check_options"):  # rules that join several options
+        cls.check_options(spec, options)
+    shown = factory.canonical or name
+    if getattr(cls, "NEEDS_MODEL", False) and not arg:
+        raise HarnessError(f"--judge {spec}: {name} is a model judge; name its model, e.g. "
+                           f"--judge {head}:/models/<judge model> (a directory, hub id or served name)")
+    return factory, JudgeSpec(shown, options, arg or None, display_name(shown, options, schema, factory.fixed))
+
+
+def make_judge(spec: str, backend: BackendSpec | None = None,
+               resolve: Callable[[str], ModelRef] | None = None) -> Judge:
+    """The judge `spec` names. Model judges run on `backend` (default: vLLM) with the model that
+    `resolve(ARG)` gives (default: `judges.base.resolve_judge_model`); nothing loads until first use."""
+    factory, parsed = parse_spec(spec)
+    return factory.judge_class().from_spec(parsed, backend, resolve)
 
 
 def validate(spec: str) -> str:
     """Parse-time check of a --judge value (cheap: constructs nothing heavy)."""
-    name = spec.partition(":")[0]
-    if name not in FACTORIES:
-        raise HarnessError(f"--judge {spec}: unknown judge {name!r}; expected one of {sorted(FACTORIES)}")
+    parse_spec(spec)
     return spec

@@ -33,6 +33,15 @@ def messages_of(request: GenerationRequest) -> list[dict[str, str]]:
     return [dict(m) for m in request.messages]
 
 
+def prompt_token_ids(tokenizer: Any, request: GenerationRequest) -> list[int]:
+    """The tokens a request sends: its raw `prompt` tokenized as it is, or its chat rendered by the
+    model's chat template with the generation prompt."""
+    if request.prompt is not None:
+        return list(tokenizer(request.prompt, add_special_tokens=request.add_special_tokens)["input_ids"])
+    return list(tokenizer.apply_chat_template(messages_of(request), add_generation_prompt=True, tokenize=True,
+                                              return_dict=False))
+
+
 def token_key(tokenizer: Any, token_id: int, decoded: str | None) -> str:
     """How a token is named in `Generation.logprobs`: its text, or where that is not whole text (a
     piece of a multi-byte character decodes to '' or U+FFFD) the tokenizer's own name for it, so two
@@ -49,6 +58,15 @@ def token_key(tokenizer: Any, token_id: int, decoded: str | None) -> str:
 
 @runtime_checkable
 class Backend(Protocol):
+    """What every backend does. Some also offer, for judges and scored tasks (check with `hasattr`):
+
+    - `tokenizer`: the model's transformers tokenizer (local engines only);
+    - `loglikelihood(pairs) -> list[float]`: log P(continuation | request's prompt) for each
+      (GenerationRequest, continuation) pair, in one batched call (hf, vllm);
+    - `classify(texts, max_length=None) -> list[list[float]]`: logits of a sequence-classification
+      model, with `labels` naming the columns (hf).
+    """
+
     name: str
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:

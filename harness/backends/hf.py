@@ -9,6 +9,11 @@ Contracts (the same as the vLLM backend's):
 - prompt tokens + max_tokens > max_position_embeddings gives `Generation("", "error:prompt_too_long")`.
 - Logprobs, when asked, come from the raw logits (before temperature/top-p, as vLLM reports them):
   per generated token, the top-k alternatives and the chosen token.
+- A request with a raw `prompt` is tokenized as it is (no chat template), with special tokens only if
+  it asks for them.
+- Scoring for judges: `loglikelihood` (continuation log-probabilities) on causal models; a model whose
+  config names a `*ForSequenceClassification` architecture loads as a classifier and offers `classify`
+  (logits) and `labels` (the config's id2label order) instead of `generate`.
 
 engine_args: `device`, `dtype` (or `torch_dtype`), `batch_size` (default 16), `device_map`; any other
 key goes to `AutoModelForCausalLM.from_pretrained`.
@@ -17,15 +22,17 @@ key goes to `AutoModelForCausalLM.from_pretrained`.
 from __future__ import annotations
 
 import gc
+import inspect
 import json
 import logging
+import math
 from typing import Any, Sequence
 
 from ..errors import HarnessError
 from ..models import ModelRef
 from ..types import Generation, GenerationRequest
 from . import BackendSpec
-from . import PROMPT_TOO_LONG, messages_of, request_seed, token_key
+from . import PROMPT_TOO_LONG, messages_of, prompt_token_ids, request_seed, token_key
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +44,7 @@ class HFBackend:
 
     def __init__(self, model: ModelRef, spec: BackendSpec) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
         if model.path is None:
             raise HarnessError(f"--backend hf: {model.source} is a served model; pass a model directory")
@@ -54,7 +61,10 @@ class HFBackend:
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.lm = AutoModelForCausalLM.from_pretrained(
+        config = AutoConfig.from_pretrained(model.location, trust_remote_code=model.trust_remote_code)
+        self.classifier = any(a.endswith("ForSequenceClassification") for a in config.architectures or ())
+        auto = AutoModelForSequenceClassification if self.classifier else AutoModelForCausalLM
+        self.lm = auto.from_pretrained(
             model.location, trust_remote_code=model.trust_remote_code,
             use_safetensors=None if model.allow_pickle else True,
             dtype=getattr(torch, dtype) if isinstance(dtype, str) and dtype != "auto" else dtype,
@@ -63,7 +73,11 @@ class HFBackend:
             self.lm.to(device)
         self.device = self.lm.device
         self.max_len: int | None = getattr(self.lm.config, "max_position_embeddings", None)
-        eos = self.lm.generation_config.eos_token_id
+        if self.classifier and self.lm.config.pad_token_id is None:
+            # Batched classification finds each row's last token by the pad id; without one it refuses.
+            self.lm.config.pad_token_id = self.tokenizer.pad_token_id
+        gen_cfg = getattr(self.lm, "generation_config", None)
+        eos = gen_cfg.eos_token_id if gen_cfg is not None else None
         if eos is None:
             eos = self.tokenizer.eos_token_id
         self.eos_ids: set[int] = set(eos if isinstance(eos, list) else [eos]) - {None}
@@ -72,11 +86,12 @@ class HFBackend:
         """Complete every chat. Pass all requests at once: batching sorts them by length."""
         from tqdm.auto import tqdm
 
+        if self.classifier:
+            raise HarnessError(f"--backend hf: {self.model.name} is a sequence classifier; it cannot generate")
         out: list[Generation | None] = [None] * len(requests)
         prompts: dict[int, list[int]] = {}
         for i, req in enumerate(requests):
-            ids = self.tokenizer.apply_chat_template(messages_of(req), add_generation_prompt=True,
-                                                     tokenize=True, return_dict=False)
+            ids = prompt_token_ids(self.tokenizer, req)
             if self.max_len is not None and len(ids) + req.params.max_tokens > self.max_len:
                 out[i] = Generation("", PROMPT_TOO_LONG)
             else:
@@ -88,6 +103,77 @@ class HFBackend:
             for i, g in zip(batch, self._generate_batch([requests[i] for i in batch], [prompts[i] for i in batch])):
                 out[i] = g
         return out  # type: ignore[return-value]
+
+    def loglikelihood(self, requests: Sequence[tuple[GenerationRequest, str]]) -> list[float]:
+        """log P(continuation | request's prompt), summed over the continuation's tokens, per pair.
+
+        The prompt is tokenized as `generate` would send it; the continuation on its own, without
+        special tokens (as lm-evaluation-harness does), but a special token's text in it (an EOS) is
+        that token. Pairs that score the same token sequence (single-token continuations of one
+        prompt) share a forward pass. A pair that does not fit the context window gets NaN.
+        """
+        import torch
+
+        if self.classifier:
+            raise HarnessError(f"--backend hf: {self.model.name} is a sequence classifier; it cannot score text")
+        out = [math.nan] * len(requests)
+        groups: dict[tuple[int, ...], list[tuple[int, list[int]]]] = {}
+        for i, (req, continuation) in enumerate(requests):
+            ctx = prompt_token_ids(self.tokenizer, req)
+            cont = list(self.tokenizer(continuation, add_special_tokens=False)["input_ids"])
+            if not cont:
+                out[i] = 0.0
+            elif ctx and (self.max_len is None or len(ctx) + len(cont) <= self.max_len):
+                groups.setdefault(tuple(ctx + cont[:-1]), []).append((i, cont))
+        seqs = sorted(groups, key=lambda t: (len(t), t))
+        keep_arg = "logits_to_keep" in inspect.signature(self.lm.forward).parameters
+        pad = self.tokenizer.pad_token_id
+        for k in range(0, len(seqs), self.batch_size):
+            batch = seqs[k:k + self.batch_size]
+            width = max(len(t) for t in batch)
+            keep = max(len(c) for t in batch for _, c in groups[t])
+            # Left padding puts every row's scored positions at the end: one `logits_to_keep` for all.
+            ids = torch.tensor([[pad] * (width - len(t)) + list(t) for t in batch], device=self.device)
+            mask = torch.tensor([[0] * (width - len(t)) + [1] * len(t) for t in batch], device=self.device)
+            kwargs = {"logits_to_keep": keep} if keep_arg else {}
+            with torch.inference_mode():
+                logits = self.lm(input_ids=ids, attention_mask=mask,
+                                 position_ids=(mask.cumsum(-1) - 1).clamp(min=0), **kwargs).logits
+            logits = logits[:, -keep:].float().log_softmax(-1)
+            for row, t in enumerate(batch):
+                for i, cont in groups[t]:
+                    pos = range(keep - len(cont), keep)  # the last len(cont) positions predict cont
+                    out[i] = float(sum(logits[row, p, tok] for p, tok in zip(pos, cont)))
+        return out
+
+    @property
+    def labels(self) -> list[str]:
+        """A classifier's column names, in its config's id2label order."""
+        cfg = self.lm.config
+        return [str(cfg.id2label[i]) for i in range(cfg.num_labels)]
+
+    def classify(self, texts: Sequence[str], max_length: int | None = None) -> list[list[float]]:
+        """Logits of a sequence-classification model, one row per text, columns as `labels`.
+
+        Texts are tokenized with the tokenizer's special tokens and right-padded (how such models
+        are trained and run upstream), truncated to `max_length` tokens when given.
+        """
+        import torch
+
+        if not self.classifier:
+            raise HarnessError(f"--backend hf: {self.model.name} is not a sequence classifier "
+                               "(config.json names no *ForSequenceClassification architecture)")
+        order = sorted(range(len(texts)), key=lambda i: (len(texts[i]), texts[i]))
+        out: list[list[float]] = [[] for _ in texts]
+        for k in range(0, len(order), self.batch_size):
+            rows = order[k:k + self.batch_size]
+            enc = self.tokenizer([texts[i] for i in rows], padding=True, padding_side="right",
+                                 truncation=max_length is not None, max_length=max_length, return_tensors="pt")
+            with torch.inference_mode():
+                logits = self.lm(**{key: v.to(self.device) for key, v in enc.items()}).logits
+            for i, row in zip(rows, logits.float().tolist()):
+                out[i] = row
+        return out
 
     def close(self) -> None:
         import torch
@@ -190,4 +276,5 @@ def _first_stop(text: str, stops: Sequence[str]) -> int | None:
 
 
 def _content(req: GenerationRequest) -> str:
-    return json.dumps([messages_of(req), req.params.as_dict(), req.repeat], sort_keys=True)
+    raw = [req.prompt, req.add_special_tokens] if req.prompt is not None else []
+    return json.dumps([messages_of(req), req.params.as_dict(), req.repeat] + raw, sort_keys=True)

@@ -9,6 +9,8 @@ Contracts:
   the local backends; any other failure stops the batch with a `HarnessError`.
 - The API key never appears in an error message or a log line: server text is redacted before it is
   shown, and errors are raised without the client's exception (which holds the request) attached.
+- A request with a raw `prompt` (a judge's own template) goes to the completions endpoint, with
+  `add_special_tokens` passed through (a vLLM server extension), so no chat template wraps it.
 
 engine_args: `max_concurrency`, `max_retries`, `retry_backoff`, `timeout` (seconds, default 600);
 any other key goes to the `openai.OpenAI` constructor (`default_headers`, `organization`, ...).
@@ -87,10 +89,12 @@ class OpenAIBackend:
         if self._stop.is_set():
             raise HarnessError("--backend openai: stopped after another request failed")
         try:
-            resp = self._call(self._body(req))
+            resp = self._call(self._body(req), raw=req.prompt is not None)
         except _PromptTooLong:
             return Generation("", PROMPT_TOO_LONG)
         choice = resp.choices[0]
+        if req.prompt is not None:
+            return Generation(choice.text or "", choice.finish_reason, _completion_logprobs(choice, req))
         logprobs = None
         if req.params.logprobs is not None and choice.logprobs is not None and choice.logprobs.content is not None:
             logprobs = tuple(_token_logprobs(t) for t in choice.logprobs.content)
@@ -98,21 +102,26 @@ class OpenAIBackend:
 
     def _body(self, req: GenerationRequest) -> dict[str, Any]:
         p = req.params
-        body: dict[str, Any] = {"model": self.model.source, "messages": messages_of(req),
-                                "max_tokens": p.max_tokens, "temperature": p.temperature}
+        body: dict[str, Any] = {"model": self.model.source, "max_tokens": p.max_tokens, "temperature": p.temperature}
+        if req.prompt is not None:
+            body |= {"prompt": req.prompt, "extra_body": {"add_special_tokens": req.add_special_tokens}}
+        else:
+            body["messages"] = messages_of(req)
         if p.temperature > 0:
             body |= {"top_p": p.top_p, "seed": request_seed(p, req.repeat)}
         if p.stop:
             body["stop"] = list(p.stop)
         if p.logprobs is not None:
-            body |= {"logprobs": True, "top_logprobs": p.logprobs}
+            body |= {"logprobs": p.logprobs} if req.prompt is not None else {"logprobs": True,
+                                                                             "top_logprobs": p.logprobs}
         return body
 
-    def _call(self, body: dict[str, Any]) -> Any:
+    def _call(self, body: dict[str, Any], raw: bool = False) -> Any:
         oa = self._openai
+        create = self.client.completions.create if raw else self.client.chat.completions.create
         for attempt in range(self.max_retries + 1):
             try:
-                return self.client.chat.completions.create(**body)
+                return create(**body)
             except (oa.APIConnectionError, oa.RateLimitError, oa.InternalServerError, oa.ConflictError) as e:
                 reason = self._describe(e)
                 if attempt == self.max_retries or self._stop.is_set():
@@ -157,6 +166,21 @@ def redact(text: str, secret: str | None) -> str:
             if piece in text:
                 text = text.replace(piece, "***")
     return text
+
+
+def _completion_logprobs(choice: Any, req: GenerationRequest) -> tuple[dict[str, float], ...] | None:
+    """The completions endpoint's logprobs in `Generation.logprobs` form (chosen token included)."""
+    lp = choice.logprobs
+    if req.params.logprobs is None or lp is None or lp.tokens is None:
+        return None
+    steps = []
+    for n, token in enumerate(lp.tokens):
+        tops = lp.top_logprobs or []
+        top = dict(tops[n] or {}) if n < len(tops) else {}
+        if lp.token_logprobs is not None and lp.token_logprobs[n] is not None:
+            top.setdefault(token, lp.token_logprobs[n])
+        steps.append({t: float(v) for t, v in sorted(top.items(), key=lambda kv: -kv[1])})
+    return tuple(steps)
 
 
 def _token_logprobs(tok: Any) -> dict[str, float]:

@@ -11,6 +11,9 @@ Contracts:
   On GPU nothing is forced: tensor/data parallelism, Ray, dtype and memory settings pass through.
 - Without `allow_pickle`, vLLM is told to load safetensors only (its "auto" would fall back to .bin).
 - `close` releases the engine so another one can load in the same process (two-phase scheduling).
+- Requests with a raw `prompt` are tokenized here exactly as the hf backend does (no chat template,
+  special tokens only if asked) and go to `LLM.generate` as token ids; chats go to `LLM.chat`.
+- `loglikelihood` scores continuations with `prompt_logprobs`, in one engine call.
 """
 
 from __future__ import annotations
@@ -18,13 +21,14 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import math
 import os
 from typing import Any, Iterator, Mapping, Sequence
 
 from ..errors import HarnessError
 from ..models import ModelRef
 from ..types import Generation, GenerationRequest
-from . import PROMPT_TOO_LONG, BackendSpec, messages_of, request_seed, token_key
+from . import PROMPT_TOO_LONG, BackendSpec, messages_of, prompt_token_ids, request_seed, token_key
 
 log = logging.getLogger(__name__)
 
@@ -78,22 +82,67 @@ class VLLMBackend:
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         """Complete every chat in one engine call. Put all of a phase's requests in one list."""
         import vllm
+        from vllm.inputs import TokensPrompt
 
         out: list[Generation | None] = [None] * len(requests)
         run: list[int] = []
-        for i, (req, n) in enumerate(zip(requests, self._prompt_lengths(requests))):
-            if n is not None and n + req.params.max_tokens > self.max_model_len:
+        raw: list[int] = []
+        raw_ids: list[list[int]] = []
+        for i, req in enumerate(requests):
+            ids = self._token_ids(req)
+            if ids is not None and len(ids) + req.params.max_tokens > self.max_model_len:
                 out[i] = Generation("", PROMPT_TOO_LONG)
+            elif req.prompt is not None:
+                raw.append(i)
+                raw_ids.append(ids)  # type: ignore[arg-type]
             else:
                 run.append(i)
+        tok = self.llm.get_tokenizer()
         if run:
             convs = [messages_of(requests[i]) for i in run]
             params = [self._sampling(vllm, requests[i]) for i in run]
             results = self.llm.chat(convs, params, use_tqdm=len(run) > 1)
-            tok = self.llm.get_tokenizer()
             for i, res in zip(run, results):
                 out[i] = _to_generation(res.outputs[0], requests[i].params.logprobs is not None, tok)
+        if raw:
+            params = [self._sampling(vllm, requests[i]) for i in raw]
+            results = self.llm.generate([TokensPrompt(prompt_token_ids=ids) for ids in raw_ids], params,
+                                        use_tqdm=len(raw) > 1)
+            for i, res in zip(raw, results):
+                out[i] = _to_generation(res.outputs[0], requests[i].params.logprobs is not None, tok)
         return out  # type: ignore[return-value]
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.llm.get_tokenizer()
+
+    def loglikelihood(self, requests: Sequence[tuple[GenerationRequest, str]]) -> list[float]:
+        """log P(continuation | request's prompt) per pair, from the engine's prompt logprobs.
+
+        Tokenized as the hf backend does (prompt as sent by `generate`, continuation on its own without
+        special tokens), so the two backends score the same tokens. NaN where a pair does not fit.
+        """
+        import vllm
+        from vllm.inputs import TokensPrompt
+
+        tok = self.llm.get_tokenizer()
+        out = [math.nan] * len(requests)
+        todo: list[tuple[int, list[int], int]] = []
+        for i, (req, continuation) in enumerate(requests):
+            ctx = prompt_token_ids(tok, req)
+            cont = list(tok(continuation, add_special_tokens=False)["input_ids"])
+            if not cont:
+                out[i] = 0.0
+            elif ctx and len(ctx) + len(cont) < self.max_model_len:  # one generated token must fit too
+                todo.append((i, ctx + cont, len(ctx)))
+        if todo:
+            params = vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
+            results = self.llm.generate([TokensPrompt(prompt_token_ids=ids) for _, ids, _ in todo], params,
+                                        use_tqdm=len(todo) > 1)
+            for (i, ids, start), res in zip(todo, results):
+                steps = res.prompt_logprobs  # one dict per prompt token (None for the first)
+                out[i] = float(sum(steps[p][ids[p]].logprob for p in range(start, len(ids))))
+        return out
 
     def close(self) -> None:
         """Shut the engine down and free its memory; safe to call twice."""
@@ -121,19 +170,16 @@ class VLLMBackend:
         torch.set_num_threads = setter
         torch.set_num_threads(threads)
 
-    def _prompt_lengths(self, requests: Sequence[GenerationRequest]) -> list[int | None]:
-        """Token counts of each rendered chat (None where the tokenizer cannot say; vLLM then decides)."""
+    def _token_ids(self, req: GenerationRequest) -> list[int] | None:
+        """The tokens a request sends (None for a chat the tokenizer cannot render; vLLM then decides)."""
         tok = self.llm.get_tokenizer()
-        lengths: list[int | None] = []
-        for req in requests:
-            try:
-                ids = tok.apply_chat_template(messages_of(req), add_generation_prompt=True, tokenize=True,
-                                              return_dict=False)
-                lengths.append(len(ids))
-            except Exception as e:
-                log.debug("cannot count prompt tokens: %s", e)
-                lengths.append(None)
-        return lengths
+        if req.prompt is not None:  # plain tokenization: a failure here is a real error
+            return prompt_token_ids(tok, req)
+        try:
+            return prompt_token_ids(tok, req)
+        except Exception as e:
+            log.debug("cannot count prompt tokens: %s", e)
+            return None
 
     @staticmethod
     def _sampling(vllm: Any, req: GenerationRequest) -> Any:
