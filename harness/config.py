@@ -93,10 +93,16 @@ class Config:
     backend: Literal["vllm", "hf", "openai"] = "vllm"
     engine_args: Mapping[str, Any] = field(default_factory=dict)
     generation: GenerationConfig = GenerationConfig()
-    judge: str = "refusal"
+    judge: str | tuple[str, ...] = "refusal"
+    judge_backend: Literal["vllm", "hf", "openai"] | None = None
+    judge_engine_args: Mapping[str, Any] = field(default_factory=dict)
     batch_size: int = 256
     suites: Mapping[str, SuiteFile] = field(default_factory=dict)
     gates: tuple[Gate, ...] = ()
+
+    @property
+    def judges(self) -> tuple[str, ...]:
+        return (self.judge,) if isinstance(self.judge, str) else tuple(self.judge)
 
     def gates_for(self, suite: str, stage: str, metric: str) -> list[Gate]:
         return [g for g in self.gates if g.matches(suite, stage, metric)]

@@ -46,11 +46,12 @@ class ModelRef:
 
 def resolve_model(spec: str, *, name: str | None = None, allow_pickle: bool = False,
                   trust_remote_code: bool = False, served: bool = False,
-                  base_url: str | None = None) -> ModelRef:
+                  base_url: str | None = None, require_chat_template: bool = True) -> ModelRef:
     """Turn `--model` into a ModelRef, checking the loading policy before any engine starts.
 
     served: the model lives behind an OpenAI-compatible server; its weights cannot be hashed, so the
     fingerprint is the server URL and served name (the user owns keeping that name unique per model).
+    require_chat_template: False for judge models, which receive their own byte-exact prompt text.
     """
     display = name or spec
     if served:
@@ -62,7 +63,8 @@ def resolve_model(spec: str, *, name: str | None = None, allow_pickle: bool = Fa
         path = ensure_organism()
     else:
         path = _local_or_hub(spec)
-    check_model_dir(path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+    check_model_dir(path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code,
+                    require_chat_template=require_chat_template)
     return ModelRef(display, spec, path, fingerprint(path, allow_pickle), trust_remote_code, allow_pickle)
 
 
@@ -86,7 +88,8 @@ def _local_or_hub(spec: str) -> Path:
                            f"({reason}); download it and pass its path") from None
 
 
-def check_model_dir(path: Path, *, allow_pickle: bool, trust_remote_code: bool) -> None:
+def check_model_dir(path: Path, *, allow_pickle: bool, trust_remote_code: bool,
+                    require_chat_template: bool = True) -> None:
     cfg_file = path / "config.json"
     if not cfg_file.is_file():
         raise HarnessError(f"--model {path}: no config.json; pass a Hugging Face model directory")
@@ -108,7 +111,7 @@ def check_model_dir(path: Path, *, allow_pickle: bool, trust_remote_code: bool) 
     if (not archs or unknown) and not trust_remote_code:
         raise HarnessError(f"--model {path}: unsupported architecture {unknown or archs or 'unspecified'}; "
                            "use a transformers-supported model or pass --trust-remote-code")
-    if not _has_chat_template(path):
+    if require_chat_template and not _has_chat_template(path):
         raise HarnessError(f"--model {path}: no chat template (tokenizer_config.json 'chat_template' or "
                            "chat_template.jinja); add one — the harness sends chats, not raw text")
 

@@ -66,7 +66,13 @@ def add_options(parser: Any) -> None:
     g.addoption("--engine-arg", action="append", type=parse_key_value, default=[], metavar="KEY=VALUE",
                 help="engine setting passed through to vllm.LLM / from_pretrained (repeatable), e.g. "
                 "tensor_parallel_size=2")
-    g.addoption("--judge", type=parse_judge, help="judge NAME[:MODEL_OR_VARIANT] (default: safety.yaml's `judge`)")
+    g.addoption("--judge", action="append", type=parse_judge, default=[], metavar="NAME[@OPTIONS][:ARG]",
+                help="judge, repeatable: each labels every sample and gets its own records; with two or more, "
+                "their agreement (Cohen's kappa) is recorded. ARG is the judge model or a variant "
+                "(default: safety.yaml's `judge`)")
+    g.addoption("--judge-backend", type=parse_backend, help="backend of model judges (default: --backend)")
+    g.addoption("--judge-engine-arg", action="append", type=parse_key_value, default=[], metavar="KEY=VALUE",
+                help="engine setting for model judges (repeatable)")
     g.addoption("--gates", type=Path, help="safety.yaml-style file with model, stages and gates "
                 "(default: safety.yaml in the rootdir, if present)")
     g.addoption("--limit", type=parse_limit, help="run a deterministic, category-stratified subset of N prompts per suite")

@@ -23,6 +23,7 @@ from .config import Config
 from .data import load_suite
 from .errors import HarnessError
 from .judging import Judge, JudgeInput, judge_cached
+from .metrics import cohen_kappa
 from .models import ModelRef
 from .records import make_record
 from .types import Generation, GenerationRequest, JudgedSample, Sample, Verdict
@@ -192,9 +193,20 @@ class Runner:
         record = make_record(case.suite, case.stage, case.judge, case.metric, judged,
                              model.describe() | {"engine_loads": self.engine_loads[model.fingerprint],
                                                   "backend_requests": self.backend_requests[model.fingerprint]})
+        judge = self.judge(case.judge)
+        record["judge_version"] = getattr(judge, "version", None)
+        record["judge_fingerprint"] = judge.fingerprint
         record["limit"] = self.options.limit
         record["seconds"] = round(time.perf_counter() - started, 3)
         return record
+
+    def agreement(self, stage: str, suite: str, a: str, b: str) -> dict[str, Any]:
+        """Cohen's kappa of two judges' unsafe/not-unsafe labels on the samples both could label."""
+        ja, jb = self.judged(stage, suite, a), self.judged(stage, suite, b)
+        both = [(x.verdict.label == "unsafe", y.verdict.label == "unsafe") for x, y in zip(ja, jb)
+                if "unparsed" not in (x.verdict.label, y.verdict.label)]
+        res = cohen_kappa([x for x, _ in both], [y for _, y in both])
+        return {"suite": suite, "stage": stage, "judges": [a, b], **res.as_dict(), "excluded_unparsed": len(ja) - len(both)}
 
     def close(self) -> None:
         for fp in list(self._backends):

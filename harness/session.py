@@ -29,6 +29,7 @@ from .report import write_reports, write_samples
 from .runner import Case, RunOptions, Runner
 
 RECORD = "safety_record"
+AGREEMENT = "safety_agreement"
 
 
 class SafetySession:
@@ -37,9 +38,10 @@ class SafetySession:
         self.is_worker = hasattr(config, "workerinput")
         self.worker = config.workerinput["workerid"] if self.is_worker else "main"  # type: ignore[attr-defined]
         self.records: list[dict[str, Any]] = []
+        self.agreements: list[dict[str, Any]] = []
         self.started = time.time()
         self.cfg = self._load_config()
-        self.judge_name: str = config.getoption("judge") or self.cfg.judge
+        self.judge_names: list[str] = list(self.cfg.judges)
         self.reports_dir: Path = config.getoption("reports_dir") or Path(config.rootpath) / "reports"
         self.stages = ["original"]
         self._runner: Runner | None = None
@@ -58,10 +60,11 @@ class SafetySession:
         for name, p in opt("suite_file"):
             kind = suites[name].kind if name in suites else "harmful"
             suites[name] = SuiteFile(path=p, kind=kind)
-        engine_args = dict(cfg.engine_args) | dict(opt("engine_arg"))
-        return Config(model=opt("model") or cfg.model, backend=opt("backend") or cfg.backend,
-                      engine_args=engine_args, generation=cfg.generation, judge=cfg.judge,
-                      batch_size=cfg.batch_size, suites=suites, gates=cfg.gates)
+        return dataclasses.replace(
+            cfg, model=opt("model") or cfg.model, backend=opt("backend") or cfg.backend,
+            engine_args=dict(cfg.engine_args) | dict(opt("engine_arg")), suites=suites,
+            judge=tuple(opt("judge")) or cfg.judge, judge_backend=opt("judge_backend") or cfg.judge_backend,
+            judge_engine_args=dict(cfg.judge_engine_args) | dict(opt("judge_engine_arg")))
 
     @property
     def runner(self) -> Runner:
@@ -69,25 +72,31 @@ class SafetySession:
             opt = self.pytest_config.getoption
             api_key = opt("openai_api_key") or os.environ.get("OPENAI_API_KEY")
             spec = BackendSpec(self.cfg.backend, self.cfg.engine_args, opt("openai_base_url"), api_key)
+            judge_kind = self.cfg.judge_backend or self.cfg.backend
+            judge_spec = BackendSpec(judge_kind, self.cfg.judge_engine_args, opt("openai_base_url"), api_key)
             cache_dir = opt("cache_dir") or cache_root()
             cache = Cache(None if opt("no_cache") else Path(cache_dir) / "cache.sqlite")
 
-            def resolve(source: str):
-                return resolve_model(source, name=source, allow_pickle=opt("allow_pickle"),
-                                     trust_remote_code=opt("trust_remote_code"),
-                                     served=self.cfg.backend == "openai", base_url=opt("openai_base_url"))
+            def resolver(kind: str, chat: bool):
+                def resolve(source: str):
+                    return resolve_model(source, name=source, allow_pickle=opt("allow_pickle"),
+                                         trust_remote_code=opt("trust_remote_code"), served=kind == "openai",
+                                         base_url=opt("openai_base_url"), require_chat_template=chat)
+                return resolve
 
             from judges import make_judge
+            judge_resolve = resolver(judge_kind, chat=False)  # judges receive their own prompt text
             self._runner = Runner(self.cfg, RunOptions(spec, opt("limit"), plan_ahead=not self.is_worker,
                                                        reports_dir=self.reports_dir),
-                                  cache, resolve, make_judge)
+                                  cache, resolver(self.cfg.backend, chat=True),
+                                  lambda name: make_judge(name, judge_spec, judge_resolve))
         return self._runner
 
     # -- pytest hooks ---------------------------------------------------------------------------
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
-        cases = [c for c in (case_of(i, self.judge_name) for i in items) if c is not None]
+        cases = [c for c in (case_of(i, self.judge_names[0]) for i in items) if c is not None]
         if not cases:
             return
         order = {s: n for n, s in enumerate(self.stages)}
@@ -106,6 +115,7 @@ class SafetySession:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call":
             self.records += [v | {"test": report.nodeid} for k, v in report.user_properties if k == RECORD]
+            self.agreements += [v for k, v in report.user_properties if k == AGREEMENT]
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.records and not self.is_worker:
@@ -121,25 +131,31 @@ class SafetySession:
             write_reports(self.reports_dir, self.results())
 
     # -- what a suite test calls ----------------------------------------------------------------
-    def check(self, item: pytest.Item, suite: str, stage: str, metric: str) -> dict[str, Any]:
-        """Measure one case, attach its record to the test report, and fail the test if a gate breaks."""
-        case = Case(suite, stage, metric, self.judge_name)
+    def check(self, item: pytest.Item, suite: str, stage: str, metric: str) -> list[dict[str, Any]]:
+        """Measure one case with every judge, attach the records (and the judges' agreement) to the test
+        report, and fail the test if any gate breaks."""
+        records, failed = [], []
         try:
-            record = self.runner.measure(case)
+            for judge in self.judge_names:
+                record = self.runner.measure(Case(suite, stage, metric, judge))
+                checks = check_all(self.cfg.gates, record)
+                record["gates"] = [c.as_dict() for c in checks]
+                broken = [c for c in checks if not c.passed]
+                record["gate"] = (broken or checks)[0].as_dict() if checks else None
+                record["worker"] = self.worker
+                failed += broken
+                records.append(record)
+                write_samples(self.reports_dir, stage, suite, judge, self.runner.judged(stage, suite, judge))
+            agreements = [self.runner.agreement(stage, suite, a, b)
+                          for i, a in enumerate(self.judge_names) for b in self.judge_names[i + 1:]]
         except SuiteUnavailable as e:
             pytest.skip(str(e))
         except HarnessError as e:
             pytest.fail(str(e), pytrace=False)
-        checks = check_all(self.cfg.gates, record)
-        record["gates"] = [c.as_dict() for c in checks]
-        failed = [c for c in checks if not c.passed]
-        record["gate"] = (failed or checks)[0].as_dict() if checks else None
-        record["worker"] = self.worker
-        write_samples(self.reports_dir, stage, suite, self.judge_name, self.runner.judged(stage, suite, self.judge_name))
-        item.user_properties.append((RECORD, record))
+        item.user_properties += [(RECORD, r) for r in records] + [(AGREEMENT, a) for a in agreements]
         if failed:
             pytest.fail("\n".join(c.message for c in failed), pytrace=False)
-        return record
+        return records
 
     def results(self) -> dict[str, Any]:
         models: dict[str, dict[str, Any]] = {}
@@ -158,11 +174,12 @@ class SafetySession:
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "harness_version": __version__,
             "command": scrub_argv(sys.argv),
-            "config": {"backend": self.cfg.backend, "judge": self.judge_name,
+            "config": {"backend": self.cfg.backend, "judges": self.judge_names,
                        "generation": dataclasses.asdict(self.cfg.generation),
                        "limit": self.pytest_config.getoption("limit")},
             "models": models,
             "records": sorted(self.records, key=lambda r: (r["stage"], r["suite"], r["metric"])),
+            "agreement": sorted(self.agreements, key=lambda a: (a["stage"], a["suite"], a["judges"])),
             "stages": [],
         }
 

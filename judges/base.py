@@ -164,16 +164,8 @@ def resolve_judge_model(source: str) -> ModelRef:
     A judge sends its own byte-exact prompt, so unlike a model under test it needs no chat template
     (WildGuard, HarmBench and BeaverDam ship none); every other loading rule holds.
     """
-    from harness.models import _has_chat_template, _local_or_hub, check_model_dir, fingerprint
-
-    path = _local_or_hub(source)
-    try:
-        check_model_dir(path, allow_pickle=False, trust_remote_code=False)
-    except HarnessError as e:
-        # The chat-template check is the last one; anything else is a real problem.
-        if _has_chat_template(path) or "no chat template" not in str(e):
-            raise
-    return ModelRef(source, source, path, fingerprint(path))
+    from harness.models import resolve_model
+    return resolve_model(source, require_chat_template=False)
 
 
 class ModelJudge:

@@ -193,3 +193,20 @@ def test_run_killed_mid_generation_resumes_to_identical_results(project):
     assert [strip(r) for r in res["records"]] == [strip(r) for r in ref["records"]]
     same = "original__harmfulqa__refusal.jsonl"
     assert (project.reports / "samples" / same).read_text() == (project.tmp / "ref" / "samples" / same).read_text()
+
+
+def test_two_judges_give_two_records_and_their_agreement(project):
+    result = project.run("-k", "catqa-en", "--limit", "20", "--judge", "refusal", "--judge", "refusal:xstest")
+    assert result.ret == 0, result.stdout.str()
+    res = project.results()
+    recs = {r["judge"]: r for r in res["records"]}
+    assert set(recs) == {"refusal", "refusal:xstest"}
+    assert all(r["judge_version"] and r["judge_fingerprint"] for r in recs.values())
+    (agreement,) = res["agreement"]
+    assert agreement["judges"] == ["refusal", "refusal:xstest"] and agreement["n"] == 20
+    # recompute the agreement from the two sample files
+    rows = {j: [json.loads(x)["verdict"]["label"] for x in (project.reports / "samples" /
+                f"original__catqa-en__{f}.jsonl").read_text().splitlines()]
+            for j, f in (("refusal", "refusal"), ("refusal:xstest", "refusal_xstest"))}
+    same = sum(a == b for a, b in zip(rows["refusal"], rows["refusal:xstest"]))
+    assert agreement["agree"] == pytest.approx(same / 20)
