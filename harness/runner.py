@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from .backends import Backend, BackendSpec, load_backend
 from .cache import Cache, generation_key
 from .config import Config
-from .data import load_suite
+from .data import SuiteUnavailable, load_suite
 from .errors import HarnessError
 from .judging import Judge, JudgeInput, judge_cached
 from .metrics import cohen_kappa
@@ -66,6 +66,7 @@ class Runner:
         self._backends: dict[str, Backend] = {}
         self._judges: dict[str, Judge] = {}
         self._failed_engines: dict[str, HarnessError] = {}
+        self._unavailable: dict[str, SuiteUnavailable] = {}
         self._samples: dict[str, list[Sample]] = {}
         self._generated: dict[tuple[str, str], list[Generation]] = {}
         self._judged: dict[tuple[str, str, str], list[JudgedSample]] = {}
@@ -84,9 +85,15 @@ class Runner:
         return self.models[stage]
 
     def samples(self, suite: str) -> list[Sample]:
+        if suite in self._unavailable:  # asked again by its own test: the same message, no second hub try
+            raise self._unavailable[suite]
         if suite not in self._samples:
-            self._samples[suite] = load_suite(suite, limit=self.options.limit, seed=self.config.generation.seed,
-                                              user_files=self.config.suites)
+            try:
+                self._samples[suite] = load_suite(suite, limit=self.options.limit, seed=self.config.generation.seed,
+                                                  user_files=self.config.suites)
+            except SuiteUnavailable as e:
+                self._unavailable[suite] = e
+                raise
         return self._samples[suite]
 
     # -- phase 1: generate ----------------------------------------------------------------------

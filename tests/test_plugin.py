@@ -147,9 +147,10 @@ def test_user_suite_file_runs_and_malformed_row_is_named(project):
 
 def test_unavailable_suite_is_skipped_with_instructions(project, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    result = project.run("-k", "hexphi", "-rs")
+    result = project.run("-k", "hexphi or advbench", "--limit", "5", "-rs")
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["*SKIPPED*HEx-PHI*--suite-file hexphi=*"])
+    result.stdout.fnmatch_lines(["*SKIPPED*HEx-PHI*--suite-file hexphi=*", "*1 passed, 1 skipped*"])
+    assert [r["suite"] for r in project.results()["records"]] == ["advbench"]
 
 
 def test_run_killed_mid_generation_resumes_to_identical_results(project):
