@@ -1,0 +1,207 @@
+"""Build the organism once, cache it by content, and never load a damaged copy.
+
+Contract of `ensure_organism()`: it returns a directory that transformers and vLLM load, whose files
+match the manifest written when it was built. The directory lives at
+`cache_root()/organism/<key>`, where the key hashes everything that decides the model: the config, the
+inputs of the data split (vendored files, split code, refusal markers) and the organism's source code.
+The split is a pure function of those inputs, so hashing them keys the training data without
+recomputing it on every call; the card records the split's own content hashes.
+
+A build happens in a temporary directory under a file lock (two pytest-xdist workers build once), the
+manifest (sha256 of every file) is written last, and the directory is renamed into place atomically.
+A cache entry whose manifest is missing or does not match is deleted and rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from harness.models import cache_root
+
+from .config import OrganismConfig
+
+ORGANISM_VERSION = "organism-1"  # bump to rebuild every cached organism
+MANIFEST = "manifest.json"
+CARD = "card.json"
+REQUIRED = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
+            "tokenizer_config.json", CARD)
+_SRC = Path(__file__).parent
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _source_files() -> list[Path]:
+    """Code whose change changes the model: this package, the split, the refusal judge's markers."""
+    import harness.data.splits as splits
+    import judges.refusal as refusal
+
+    return sorted(_SRC.glob("*.py")) + [Path(splits.__file__), Path(refusal.__file__)]
+
+
+def _input_files() -> list[Path]:
+    from harness.data.splits import INPUT_FILES, VENDOR
+
+    return [VENDOR / rel for rel in INPUT_FILES]
+
+
+def cache_key(cfg: OrganismConfig) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps({"version": ORGANISM_VERSION, "config": cfg.as_dict()}, sort_keys=True).encode())
+    for group in (_source_files(), _input_files()):
+        for p in group:
+            h.update(str(p.relative_to(p.parents[1])).encode() + b"\0" + _sha256_file(p).encode() + b"\0")
+    return h.hexdigest()[:24]
+
+
+def organism_root() -> Path:
+    return cache_root() / "organism"
+
+
+def entry_dir(cfg: OrganismConfig | None = None) -> Path:
+    """Where the organism for `cfg` lives (whether or not it is built)."""
+    return organism_root() / cache_key(cfg or OrganismConfig())
+
+
+# ------------------------------------------------------------------------------------------- manifest
+
+def write_manifest(d: Path, key: str) -> None:
+    files = {p.name: _sha256_file(p) for p in sorted(d.iterdir()) if p.is_file() and p.name != MANIFEST}
+    tmp = d / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps({"key": key, "files": files}, indent=1, sort_keys=True))
+    tmp.replace(d / MANIFEST)
+
+
+def verify(d: Path, key: str | None = None) -> str | None:
+    """None if `d` is a complete, unmodified cache entry; otherwise what is wrong with it."""
+    m = d / MANIFEST
+    if not m.is_file():
+        return "no manifest (build incomplete)"
+    try:
+        manifest = json.loads(m.read_text())
+        files: dict[str, str] = manifest["files"]
+    except (ValueError, KeyError, TypeError):
+        return "manifest unreadable"
+    if key is not None and manifest.get("key") != key:
+        return "manifest key mismatch"
+    missing = [f for f in REQUIRED if f not in files]
+    if missing:
+        return f"manifest lacks {missing}"
+    for name, digest in files.items():
+        p = d / name
+        if not p.is_file():
+            return f"{name} missing"
+        if _sha256_file(p) != digest:
+            return f"{name} does not match its manifest hash"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- build
+
+def train_and_save(cfg: OrganismConfig, out: Path, progress: bool = True) -> dict:
+    """Data → tokenizer → model → files in `out`. Returns the card's build section."""
+    from harness.data import splits
+
+    from .examples import chats, tokenize, training_texts
+    from .model import n_params, new_model
+    from .tokenizer import train_tokenizer
+    from .train import deterministic, train_model
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    harmful, benign = splits.harmful_train(), splits.benign_train()
+    tokenizer = train_tokenizer(training_texts(chats(harmful, benign, cfg)), cfg.vocab_size)
+    epochs = [[tokenize(c, tokenizer, cfg) for c in chats(harmful, benign, cfg, epoch=e)] for e in range(cfg.epochs)]
+    t_data = time.perf_counter() - t0
+    with deterministic(cfg.seed):
+        model = new_model(cfg, tokenizer)
+        stats = train_model(model, epochs, cfg, tokenizer.pad_token_id, progress=progress)
+    build_seconds, build_cpu = time.perf_counter() - t0, time.process_time() - c0
+    model.save_pretrained(str(out), safe_serialization=True)
+    tokenizer.save_pretrained(str(out))
+    return {"model": model, "tokenizer": tokenizer, "params": n_params(model),
+            "data_seconds": round(t_data, 2), "build_seconds": round(build_seconds, 2),
+            "build_cpu_seconds": round(build_cpu, 1), "training": stats,
+            "examples_per_epoch": len(epochs[0])}
+
+
+def build(cfg: OrganismConfig, out: Path, key: str, progress: bool = True) -> None:
+    """Build into `out` (an empty directory): model, tokenizer, card, then the manifest."""
+    from .card import make_card
+    from .evaluate import SUITES, measure
+
+    out.mkdir(parents=True, exist_ok=True)
+    built = train_and_save(cfg, out, progress)
+    quality = None
+    if cfg.evaluate:
+        from harness.data.splits import eval_rows
+        rows = {s: eval_rows(s)[: cfg.eval_limit] if cfg.eval_limit else eval_rows(s) for s in SUITES}
+        quality = measure(built["model"], built["tokenizer"], rows, progress=progress)
+    card = make_card(cfg, key, built, quality)
+    (out / CARD).write_text(json.dumps(card, indent=1, ensure_ascii=False))
+    write_manifest(out, key)
+
+
+def ensure_organism(config: OrganismConfig | None = None, *, progress: bool = True) -> Path:
+    """The organism's model directory, built on first use (minutes) and reused after (milliseconds)."""
+    from filelock import FileLock
+
+    cfg = config or OrganismConfig()
+    key = cache_key(cfg)
+    root = organism_root()
+    final = root / key
+    if final.is_dir() and verify(final, key) is None:
+        return final
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / f"{key}.lock")):
+        problem = verify(final, key) if final.exists() else None
+        if final.exists() and problem is None:
+            return final  # another process built it while we waited
+        if final.exists():
+            print(f"organism cache entry {final} is damaged ({problem}); rebuilding", file=sys.stderr)
+            shutil.rmtree(final)
+        for stale in root.glob(f".tmp-{key}-*"):  # left by a killed build; we hold the lock
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = root / f".tmp-{key}-{os.getpid()}"
+        if progress:
+            print(f"building the model organism into {final} (first use; a few minutes on CPU)",
+                  file=sys.stderr)
+        try:
+            build(cfg, tmp, key, progress)
+            os.replace(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def load_card(path: Path) -> dict:
+    return json.loads((path / CARD).read_text())
+
+
+def cached_card(config: OrganismConfig | None = None) -> dict | None:
+    """The card of the cached organism for `config`, or None when it is not built (or damaged)."""
+    cfg = config or OrganismConfig()
+    key = cache_key(cfg)
+    d = organism_root() / key
+    return load_card(d) if d.is_dir() and verify(d, key) is None else None
+
+
+def environment() -> dict[str, str | int]:
+    import tokenizers
+    import torch
+    import transformers
+
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "tokenizers": tokenizers.__version__,
+            "cpu_threads": torch.get_num_threads()}
