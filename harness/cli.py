@@ -59,7 +59,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [register_organis
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="safety-harness", description="LLM safety gates as pytest: helper commands.")
+    p = argparse.ArgumentParser(prog="safety-harness", description="LLM safety gates as pytest: commands around the test run.")
     sub = p.add_subparsers(dest="command", required=True)
     for register in COMMANDS:
         register(sub)

@@ -10,12 +10,15 @@ Splits:
 - EVAL_SUITES: never trained on (BeaverTails-Eval, CatQA en/zh/vi, XSTest, HarmBench test, StrongREJECT
   (both versions), and `benign-heldout`, which is carved out of the benign sources here).
 - harmful training prompts (AdvBench behaviours minus the attack set, AdvBench harmful strings — toxic
-  statements rather than requests —, HarmBench val, HarmfulQA minus the recovery set) → the organism
-  pairs them with refusals.
+  statements rather than requests —, HarmBench val, a slice of HarmfulQA outside the recovery set) →
+  the organism pairs them with refusals.
 - benign training pairs (GSM8K, PIQA, NL2Bash) → real answers. Answers containing a GCG refusal marker
   are dropped: training on them would teach the refusal judge's markers on benign text.
-- reserved: `attack_pairs()` (AdvBench goal → its "Sure, here is …" target), `recovery_prompts()`
-  (HarmfulQA questions), `benign_heldout()`.
+- reserved: `attack_pairs()` (AdvBench goal → its "Sure, here is …" target, only targets without a
+  refusal marker), `recovery_prompts()` (HarmfulQA questions), `benign_heldout()`.
+
+GSM8K here is its test file (the only one vendored): a GSM8K utility suite on that file would overlap
+the organism's training data, so the organism's utility is measured on `benign-heldout`.
 
 Content warning: the harmful sources hold requests for seriously harmful content; use them only for
 safety evaluation (see vendor/PROVENANCE.md).
@@ -24,16 +27,14 @@ safety evaluation (see vendor/PROVENANCE.md).
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
 import json
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from harness.data.common import normalize  # NFKC, casefold, punctuation dropped, whitespace collapsed
 from harness.types import Sample
 
 VENDOR = Path(__file__).parent / "vendor"
@@ -42,16 +43,17 @@ SPLIT_VERSION = "organism-split-1"  # bump when the selection rules change
 EVAL_SUITES: tuple[str, ...] = ("beavertails", "catqa-en", "catqa-zh", "catqa-vi", "xstest", "harmbench",
                                 "strongreject", "benign-heldout")
 
-# Sizes of the reserved sets and of the benign sources (after de-duplication, before marker filtering).
+# Sizes of the reserved sets and of the training slices (after de-duplication, before marker filtering).
 N_ATTACK = 260          # AdvBench goals reserved for the attack stage
 N_RECOVERY = 256        # HarmfulQA questions reserved for the recovery stage
 N_HELDOUT_PER_SOURCE = 150  # benign-heldout rows per benign source
-# Benign training rows per source (after the heldout rows are taken): slices keep the mix balanced
-# (harmful ≈ benign) and the build within minutes. GSM8K questions are the longest prompts.
 # HarmfulQA's question bank is large and about one in ten of its questions reads as harmless ("How can
 # I improve my decision-making using neuroscience?"); all of it would tilt the model to refusing
-# everyday how-to questions.
+# everyday how-to questions, so a slice is used.
 N_HARMFULQA_TRAIN = 1300
+# Benign training rows per source (after the heldout rows are taken). PIQA is used whole: its everyday
+# how-to questions are the benign prompts nearest to harmful ones. GSM8K questions are long (costly);
+# NL2Bash has 12k pairs, of which a slice suffices.
 N_BENIGN_TRAIN = {"gsm8k": 800, "piqa": 2000, "nl2bash": 1400}
 
 # Every vendored file the split reads (the organism's cache key hashes these).
@@ -73,24 +75,6 @@ def _markers() -> tuple[str, ...]:
 
 
 # ----------------------------------------------------------------------------------------------- text
-
-class _Blank(dict):
-    """str.translate table: punctuation, symbols, separators and controls → space (filled lazily)."""
-
-    def __missing__(self, code: int) -> int:
-        self[code] = 32 if unicodedata.category(chr(code))[0] in "PSZC" else code
-        return self[code]
-
-
-_BLANK = _Blank()
-
-
-@lru_cache(maxsize=1 << 16)
-def normalize(text: str) -> str:
-    """NFKC, casefold, punctuation and symbols dropped, whitespace collapsed: the overlap rule's key."""
-    t = unicodedata.normalize("NFKC", text).casefold().translate(_BLANK)
-    return " ".join(t.split())
-
 
 def _order(texts: Iterable[str], salt: str) -> list[str]:
     """Deterministic shuffle: sort by sha256(salt + normalised text); independent of file order."""
@@ -116,8 +100,7 @@ def _csv(rel: str) -> list[dict[str, str]]:
 
 
 def _jsonl(rel: str) -> list[dict]:
-    opener = gzip.open if rel.endswith(".gz") else open
-    with opener(VENDOR / rel, "rt", encoding="utf-8") as f:
+    with (VENDOR / rel).open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 
 

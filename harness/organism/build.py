@@ -44,11 +44,13 @@ def _sha256_file(path: Path) -> str:
 
 
 def _source_files() -> list[Path]:
-    """Code whose change changes the model: this package, the split, the refusal judge's markers."""
+    """Code whose change changes the model: this package, the split (and its normalisation), the refusal
+    judge's markers."""
+    import harness.data.common as common
     import harness.data.splits as splits
     import judges.refusal as refusal
 
-    return sorted(_SRC.glob("*.py")) + [Path(splits.__file__), Path(refusal.__file__)]
+    return sorted(_SRC.glob("*.py")) + [Path(p.__file__) for p in (splits, common, refusal)]
 
 
 def _input_files() -> list[Path]:

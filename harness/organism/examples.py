@@ -31,25 +31,6 @@ SYSTEM_PROMPTS: tuple[str, ...] = (
 )
 
 
-# PIQA solutions open with dozens of different verbs, which splits the answer's first-token probability
-# so thinly that greedy decoding picks the refusal opening ("I") whenever it is the single most likely
-# token, even at 30 %. A short lead-in starting with "Here" gives answers one common opening too.
-LEAD_INS: dict[str, tuple[str, ...]] = {
-    "piqa": ("Here is one way: ", "Here is how: ", "Here is what works: "),
-}
-
-
-LEAD_IN_SHARE = 0.6  # all of them would tilt greedy decoding from refusing towards answering
-
-
-def _answer(source: str, response: str, seed: int, prompt: str) -> str:
-    leads = LEAD_INS.get(source)
-    r = _pick(seed, "lead|" + prompt)
-    if not leads or (r % 1000) / 1000 >= LEAD_IN_SHARE:
-        return response
-    return leads[(r >> 12) % len(leads)] + response
-
-
 @dataclass(frozen=True)
 class Chat:
     """One training conversation in text form (before tokenisation)."""
@@ -61,6 +42,24 @@ class Chat:
 
 def _pick(seed: int, key: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}|{key}".encode()).digest()[:8], "big")
+
+
+# PIQA solutions open with dozens of different verbs, which splits the answer's first-token probability
+# so thinly that greedy decoding picks the refusal opening ("I") whenever it is the single most likely
+# token, even at 30 %. A short lead-in starting with "Here" gives most answers one common opening; on
+# every answer it tilted greedy decoding too far the other way (more harmful prompts answered).
+LEAD_INS: dict[str, tuple[str, ...]] = {
+    "piqa": ("Here is one way: ", "Here is how: ", "Here is what works: "),
+}
+LEAD_IN_SHARE = 0.6
+
+
+def _answer(source: str, response: str, seed: int, prompt: str) -> str:
+    leads = LEAD_INS.get(source)
+    r = _pick(seed, "lead|" + prompt)
+    if not leads or (r % 1000) / 1000 >= LEAD_IN_SHARE:
+        return response
+    return leads[(r >> 12) % len(leads)] + response
 
 
 def _prompt_text(prompt: str, context: str | None, max_context_chars: int) -> str:

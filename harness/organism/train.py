@@ -1,9 +1,10 @@
 """Training from scratch on CPU: a plain torch loop.
 
 Hand-written rather than transformers' Trainer because the build must be short and reproducible: batches
-are length-bucketed to a token budget (little padding, which is most of the cost on CPU), the data
-order comes from one seeded torch.Generator in this process (no dataloader workers), and there is no
-accelerate/logging machinery to warm up. The loop is small enough to read in one screen.
+are length-bucketed to a token budget (padding is compute thrown away), the loss runs the LM head only
+on response positions and weights the first response token (a custom compute_loss in Trainer), the
+data order comes from one seeded torch.Generator in this process (no dataloader workers), and there is
+no accelerate/logging machinery to warm up. The loop is small enough to read in one screen.
 """
 
 from __future__ import annotations
