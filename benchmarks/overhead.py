@@ -1,12 +1,13 @@
 """Harness overhead against raw vLLM, measured in one run.
 
 Same prompts (the harmful suites selected by -k), same engine settings, same greedy sampling:
-  raw      vllm.LLM(...) + one LLM.chat call over every prompt
+  raw      vllm.LLM(...) + one LLM.chat call over every prompt + engine shutdown
   cold     `pytest suites/ -k ...` in-process with an empty cache (engine load, generation, judging,
            cache writes, reports)
   warm     the same pytest run again on the filled cache
-Prints harness/raw (target <= 1.05) and warm/cold (target <= 0.03). The harness runs first, so any
-one-time process warm-up (imports, allocator) is charged to it, not to raw vLLM.
+Prints harness/raw (target <= 1.05) and warm/cold (target <= 0.03). vLLM is imported before any
+timing; raw and cold runs alternate (raw, cold, raw, cold, each cold on an empty cache) and the
+faster of each pair counts, so neither side is charged the process's one-time warm-up.
 
     python benchmarks/overhead.py [--model organism] [-k "catqa-en or beavertails"]
 """
@@ -51,16 +52,17 @@ def run_raw(model_path: str, suites: list[str], engine_args: dict, max_tokens: i
     start = time.perf_counter()
     llm = LLM(model=model_path, **engine_args)
     outs = llm.chat(convs, SamplingParams(max_tokens=max_tokens, temperature=0.0, seed=0), use_tqdm=False)
-    elapsed = time.perf_counter() - start
+    llm.llm_engine.engine_core.shutdown()  # the harness releases its engine too
     del llm
     gc.collect()
-    return elapsed, len(outs)
+    return time.perf_counter() - start, len(outs)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="organism")
     ap.add_argument("-k", dest="keyword", default="catqa-en or beavertails")
+    ap.add_argument("--rounds", type=int, default=2, help="raw/cold pairs to run (the fastest of each counts)")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
 
@@ -71,13 +73,18 @@ def main() -> None:
     cfg = load_config(ROOT / "safety.yaml")
     model = resolve_model(args.model)
     suites = [s for s in suite_names("harmful") if _selected(s, args.keyword)]
+    from vllm import LLM  # noqa: F401  (`vllm.LLM` is a lazy import of ~5 s: the same for both sides, kept out)
+    raws, colds = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        cold = run_harness(args.model, args.keyword, Path(tmp) / "cache", Path(tmp) / "reports")
-        warm = run_harness(args.model, args.keyword, Path(tmp) / "cache", Path(tmp) / "reports")
-    raw, n = run_raw(str(model.path), suites, dict(cfg.engine_args), cfg.generation.max_tokens)
+        for i in range(args.rounds):
+            raw, n = run_raw(str(model.path), suites, dict(cfg.engine_args), cfg.generation.max_tokens)
+            raws.append(raw)
+            colds.append(run_harness(args.model, args.keyword, Path(tmp) / f"cache{i}", Path(tmp) / "reports"))
+        warm = run_harness(args.model, args.keyword, Path(tmp) / f"cache{args.rounds - 1}", Path(tmp) / "reports")
+    raw, cold = min(raws), min(colds)
     print(f"\nprompts: {n} ({', '.join(suites)}), max_tokens {cfg.generation.max_tokens}, greedy")
-    print(f"raw vLLM (engine load + LLM.chat): {raw:8.2f} s")
-    print(f"harness, cold cache:               {cold:8.2f} s")
+    print(f"raw vLLM (load + LLM.chat + shutdown): {raw:8.2f} s  (runs: {', '.join(f'{x:.1f}' for x in raws)})")
+    print(f"harness, cold cache:               {cold:8.2f} s  (runs: {', '.join(f'{x:.1f}' for x in colds)})")
     print(f"harness, warm cache:               {warm:8.2f} s")
     print(f"harness/raw ratio:   {cold / raw:.3f}   (target <= 1.05)")
     print(f"warm/cold fraction:  {warm / cold:.3f}   (target <= 0.03)")

