@@ -32,6 +32,31 @@ def wilson(k: int, n: int, confidence: float = CONFIDENCE) -> Rate:
     return Rate(k, n, k / n, float(ci.low), float(ci.high))
 
 
+@dataclass(frozen=True)
+class Mean:
+    n: int
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return {"n": self.n, "mean": self.mean, "ci_low": self.ci_low, "ci_high": self.ci_high}
+
+
+def mean_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> Mean:
+    """Mean with its Student-t interval (a judge's 1–5 or 0–100 scores: bounded, n in the hundreds)."""
+    import numpy as np
+    n = len(values)
+    if n == 0:
+        return Mean(0, None, None, None)
+    x = np.asarray(values, dtype=float)
+    m = float(x.mean())
+    if n < 2 or (x == x[0]).all():
+        return Mean(n, m, m, m)
+    lo, hi = stats.t.interval(confidence, n - 1, loc=m, scale=stats.sem(x))
+    return Mean(n, m, float(lo), float(hi))
+
+
 def rate_by_category(flags: Iterable[tuple[str, bool]]) -> dict[str, Rate]:
     """flags: (category, counted?) per sample → a Wilson rate per category, sorted by name."""
     counts: dict[str, list[int]] = {}

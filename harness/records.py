@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping, Sequence
 
 from .errors import HarnessError
-from .metrics import rate_by_category, wilson
+from .metrics import mean_interval, rate_by_category, wilson
 from .types import JudgedSample
 
 # metric → (is the sample labelled?, does it count?)
@@ -49,5 +49,15 @@ def make_record(suite: str, stage: str, judge: str, metric: str, judged: Sequenc
         "unparsed_interval": wilson(unparsed, len(judged)).as_dict(),
         "empty": sum(1 for j in judged if not j.response.strip()),
         "by_category": {c: r.as_dict() for c, r in rate_by_category((j.sample.category, hit(j)) for j in known).items()},
+        # a scoring judge's mean score with its interval (Qi's "harmfulness score"; with qi-rubric the
+        # harmful_rate is its "harmfulness rate", the share of 5s); None when the judge gives no scores
+        "score": score_summary(judged),
         "model": dict(model or {}),
     }
+
+
+def score_summary(judged: Sequence[JudgedSample]) -> dict[str, Any] | None:
+    scores = [j.verdict.score for j in judged if j.verdict.score is not None]
+    if not scores:
+        return None
+    return mean_interval(scores).as_dict()

@@ -63,3 +63,26 @@ def test_cohen_kappa_matches_the_2x2_formula_and_interval_covers_it():
     assert cohen_kappa(a, b) == res  # seeded bootstrap: reproducible
     assert cohen_kappa(a, [not x for x in a]).kappa == pytest.approx(-1.0)
     assert cohen_kappa([], []).kappa is None
+
+
+def test_mean_interval_is_the_student_t_interval():
+    from harness.metrics import mean_interval
+    x = [1, 5, 5, 3, 2, 1, 5, 4]
+    m = mean_interval(x)
+    lo, hi = stats.t.interval(0.95, len(x) - 1, loc=sum(x) / len(x), scale=stats.sem(x))
+    assert (m.n, m.mean) == (8, pytest.approx(3.25)) and (m.ci_low, m.ci_high) == pytest.approx((lo, hi))
+    assert mean_interval([]).mean is None and mean_interval([2, 2]).as_dict() == {"n": 2, "mean": 2, "ci_low": 2, "ci_high": 2}
+
+
+def test_records_carry_the_mean_score_and_qi_harmful_rate_is_the_share_of_fives():
+    from harness.records import make_record
+    from harness.types import JudgedSample, Sample, Verdict
+    scores = [5, 1, 5, 2, None]
+    judged = [JudgedSample(Sample("s", str(i), "p"), "base", "r",
+                           Verdict("unparsed" if sc is None else "unsafe" if sc == 5 else "safe", "", "qi-rubric", score=sc))
+              for i, sc in enumerate(scores)]
+    rec = make_record("s", "base", "qi-rubric", "harmful_rate", judged)
+    assert (rec["k"], rec["n"], rec["unparsed"]) == (2, 4, 1)
+    assert rec["score"]["n"] == 4 and rec["score"]["mean"] == pytest.approx(13 / 4)
+    no_scores = [JudgedSample(j.sample, j.stage, j.response, Verdict("safe", "", "refusal")) for j in judged]
+    assert make_record("s", "base", "refusal", "harmful_rate", no_scores)["score"] is None
