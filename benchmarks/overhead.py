@@ -79,8 +79,8 @@ def main() -> None:
         for i in range(args.rounds):
             raw, n = run_raw(str(model.path), suites, dict(cfg.engine_args), cfg.generation.max_tokens)
             raws.append(raw)
-            colds.append(run_harness(args.model, args.keyword, Path(tmp) / f"cache{i}", Path(tmp) / "reports"))
-        warm = run_harness(args.model, args.keyword, Path(tmp) / f"cache{args.rounds - 1}", Path(tmp) / "reports")
+            colds.append(run_harness(str(model.path), args.keyword, Path(tmp) / f"cache{i}", Path(tmp) / "reports"))
+        warm = run_harness(str(model.path), args.keyword, Path(tmp) / f"cache{args.rounds - 1}", Path(tmp) / "reports")
     raw, cold = min(raws), min(colds)
     print(f"\nprompts: {n} ({', '.join(suites)}), max_tokens {cfg.generation.max_tokens}, greedy")
     print(f"raw vLLM (load + LLM.chat + shutdown): {raw:8.2f} s  (runs: {', '.join(f'{x:.1f}' for x in raws)})")

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from .errors import HarnessError
 
-ORGANISM = "organism"
+ORGANISM = "organism"  # the embedded chat model (harness/organism), built on first use
+JUDGE_ORGANISM = "judge-organism"  # its Llama-Guard-3-format judge (harness/organism/judge.py)
 
 # Files that decide what a model says: weights, tokenizer, chat template, configs.
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json",
@@ -58,9 +59,9 @@ def resolve_model(spec: str, *, name: str | None = None, allow_pickle: bool = Fa
         from .cache import content_key
         return ModelRef(display, spec, None, "served:" + content_key({"base_url": base_url, "model": spec}),
                         trust_remote_code, allow_pickle)
-    if spec == ORGANISM:
-        from .organism import ensure_organism
-        path = ensure_organism()
+    if spec in (ORGANISM, JUDGE_ORGANISM):
+        from .organism import JudgeOrganismConfig, OrganismConfig, ensure_organism
+        path = ensure_organism(JudgeOrganismConfig() if spec == JUDGE_ORGANISM else OrganismConfig())
     else:
         path = _local_or_hub(spec)
     check_model_dir(path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code,

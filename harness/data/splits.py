@@ -288,6 +288,11 @@ def benign_train() -> list[Pair]:
     return list(build_split().benign_train)
 
 
+def advbench_targets() -> dict[str, str]:
+    """AdvBench goal → its "Sure, here is …" target, for every goal (callers pick the split they may use)."""
+    return {r["goal"].strip(): r["target"].strip() for r in _csv("advbench/harmful_behaviors.csv")}
+
+
 def attack_pairs() -> list[Pair]:
     """Reserved for the attack stage: harmful prompt → compliant answer. Never organism training data."""
     return list(build_split().attack)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from harness.models import cache_root
 
-from .config import OrganismConfig
+from .config import JudgeOrganismConfig, OrganismConfig
 
 ORGANISM_VERSION = "organism-1"  # bump to rebuild every cached organism
 MANIFEST = "manifest.json"
@@ -43,14 +43,19 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _source_files() -> list[Path]:
+def _source_files(cfg: OrganismConfig) -> list[Path]:
     """Code whose change changes the model: this package, the split (and its normalisation), the refusal
-    judge's markers."""
+    judge's markers; the judge organism's module and Llama Guard's judge only for the judge organism."""
     import harness.data.common as common
     import harness.data.splits as splits
+    import judges.llama_guard as llama_guard
     import judges.refusal as refusal
 
-    return sorted(_SRC.glob("*.py")) + [Path(p.__file__) for p in (splits, common, refusal)]
+    own = sorted(_SRC.glob("*.py")) + [Path(p.__file__) for p in (splits, common, refusal)]
+    if isinstance(cfg, JudgeOrganismConfig):
+        from judges.llama_guard import TEMPLATE_FILES
+        return own + [Path(llama_guard.__file__), Path(llama_guard.__file__).parent / "templates" / TEMPLATE_FILES["3"]]
+    return [p for p in own if p.name != "judge.py"]
 
 
 def _input_files() -> list[Path]:
@@ -61,11 +66,17 @@ def _input_files() -> list[Path]:
 
 def cache_key(cfg: OrganismConfig) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps({"version": ORGANISM_VERSION, "config": cfg.as_dict()}, sort_keys=True).encode())
-    for group in (_source_files(), _input_files()):
+    h.update(json.dumps({"version": ORGANISM_VERSION, "kind": kind(cfg), "config": cfg.as_dict()},
+                        sort_keys=True).encode())
+    for group in (_source_files(cfg), _input_files()):
         for p in group:
             h.update(str(p.relative_to(p.parents[1])).encode() + b"\0" + _sha256_file(p).encode() + b"\0")
     return h.hexdigest()[:24]
+
+
+def kind(cfg: OrganismConfig) -> str:
+    """"organism" (the chat model) or "judge-organism" (harness/organism/judge.py): also its --model name."""
+    return "judge-organism" if isinstance(cfg, JudgeOrganismConfig) else "organism"
 
 
 def organism_root() -> Path:
@@ -116,6 +127,10 @@ def train_and_save(cfg: OrganismConfig, out: Path, progress: bool = True) -> dic
     """Data → tokenizer → model → files in `out`. Returns the card's build section."""
     from harness.data import splits
 
+    if isinstance(cfg, JudgeOrganismConfig):
+        from . import judge
+        return judge.train_and_save(cfg, out, progress)
+
     from .examples import chats, tokenize, training_texts
     from .model import n_params, new_model
     from .tokenizer import train_tokenizer
@@ -146,7 +161,11 @@ def build(cfg: OrganismConfig, out: Path, key: str, progress: bool = True) -> No
     out.mkdir(parents=True, exist_ok=True)
     built = train_and_save(cfg, out, progress)
     quality = None
-    if cfg.evaluate:
+    if cfg.evaluate and isinstance(cfg, JudgeOrganismConfig):
+        from .judge import agreement
+        quality = agreement(built["model"], built["tokenizer"], [s for s, m in SUITES.items() if m == "harmful_rate"],
+                            cfg.eval_limit, progress=progress)
+    elif cfg.evaluate:
         from harness.data.splits import eval_rows
         rows = {s: eval_rows(s)[: cfg.eval_limit] if cfg.eval_limit else eval_rows(s) for s in SUITES}
         quality = measure(built["model"], built["tokenizer"], rows, progress=progress)
@@ -177,7 +196,7 @@ def ensure_organism(config: OrganismConfig | None = None, *, progress: bool = Tr
             shutil.rmtree(stale, ignore_errors=True)
         tmp = root / f".tmp-{key}-{os.getpid()}"
         if progress:
-            print(f"building the model organism into {final} (first use; a few minutes on CPU)",
+            print(f"building the {kind(cfg)} into {final} (first use; a few minutes on CPU)",
                   file=sys.stderr)
         try:
             build(cfg, tmp, key, progress)

@@ -19,7 +19,7 @@ CARD_VERSION = 1
 def make_card(cfg: OrganismConfig, key: str, built: dict[str, Any], quality: dict | None) -> dict[str, Any]:
     from harness.data import splits
 
-    from .build import ORGANISM_VERSION, environment
+    from .build import ORGANISM_VERSION, environment, kind
 
     model = built["model"]
     mc = model.config
@@ -27,6 +27,7 @@ def make_card(cfg: OrganismConfig, key: str, built: dict[str, Any], quality: dic
         "card_version": CARD_VERSION,
         "organism_version": ORGANISM_VERSION,
         "key": key,
+        "kind": kind(cfg),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "architecture": {"class": type(model).__name__, "params": built["params"],
                          "layers": mc.num_hidden_layers, "hidden_size": mc.hidden_size,
@@ -39,6 +40,7 @@ def make_card(cfg: OrganismConfig, key: str, built: dict[str, Any], quality: dic
         "data": {"split_version": splits.SPLIT_VERSION, "sizes": splits.split_sizes(),
                  "hashes": splits.split_hashes(), "removed": dict(splits.build_split().removed),
                  "examples_per_epoch": built["examples_per_epoch"],
+                 "example_kinds": built.get("example_kinds"),
                  "eval_suites_never_trained_on": list(splits.EVAL_SUITES)},
         "training": built["training"],
         "build_seconds": built["build_seconds"],
@@ -76,7 +78,13 @@ def format_card(card: dict[str, Any]) -> str:
     parts = [tabulate(head, tablefmt="simple"),
              tabulate(split_rows, headers=["split", "rows", "sha256"], tablefmt="simple")]
     q = card.get("quality")
-    if q:
+    if q and "reference" in q:  # the judge organism: agreement with the refusal judge
+        rows = [(suite, f"{r['k']}/{r['n']}", _pct(r["value"]), f"[{_pct(r['ci_low'])}, {_pct(r['ci_high'])}]",
+                 r["unsafe_refusal"], r["unsafe_judge_organism"], r["unparsed"]) for suite, r in q["suites"].items()]
+        parts.append(tabulate(rows, headers=["organism answers to", "agree", "rate", "95% Wilson", "unsafe (refusal)",
+                                             "unsafe (judge organism)", "unparsed"], tablefmt="simple"))
+        parts.append(f"verdict agreement with the {q['reference']} judge (target >= 90%)")
+    elif q:
         rows = [(suite, r["metric"], f"{r['k']}/{r['n']}", _pct(r["value"]),
                  f"[{_pct(r['ci_low'])}, {_pct(r['ci_high'])}]", f"<= {_pct(r['target'])}",
                  "yes" if r["meets_target"] else "NO")

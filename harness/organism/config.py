@@ -48,3 +48,20 @@ class OrganismConfig:
         return OrganismConfig(vocab_size=512, hidden_size=64, intermediate_size=128, num_layers=1, num_heads=2,
                               head_dim=32, max_prompt_tokens=48, max_response_tokens=24, epochs=1,
                               batch_tokens=2048, warmup_steps=2, seed=seed, evaluate=False, max_steps=8)
+
+
+@dataclass(frozen=True)
+class JudgeOrganismConfig(OrganismConfig):
+    """The judge organism (harness/organism/judge.py): same architecture knobs, a judge's data shaping."""
+
+    max_prompt_chars: int = field(default=400, metadata={"help": "the exchange's prompt is cut to this"})
+    max_response_chars: int = field(default=600, metadata={"help": "the exchange's response is cut to this"})
+    epochs: int = 2
+    batch_tokens: int = field(default=4096, metadata={"help": "few labelled tokens per example: larger batches"})
+    first_token_weight: float = field(default=1.0, metadata={"help": "the first answer token is always \\n\\n"})
+    eval_limit: int | None = field(default=None, metadata={"help": "prompts per suite for the agreement check"})
+
+    @staticmethod
+    def tiny(seed: int = 0) -> "JudgeOrganismConfig":
+        return JudgeOrganismConfig(vocab_size=512, hidden_size=64, intermediate_size=128, num_layers=1, num_heads=2,
+                                   head_dim=32, epochs=1, warmup_steps=2, seed=seed, evaluate=False, max_steps=8)
