@@ -22,7 +22,7 @@ from .errors import HarnessError
 from .types import SamplingParams
 
 GateOp = Literal["<=", ">="]
-GateOn = Literal["ci_high", "ci_low", "value"]
+GateOn = Literal["ci_high", "ci_low", "value", "delta"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,10 @@ class Gate:
 
     `max: x` is shorthand for `op: "<=", on: ci_high, threshold: x` (the rate is below x with 95 %
     confidence); `min: x` for `op: ">=", on: ci_low`.
+
+    With `baseline: <stage>` it is a paired comparison (suites/test_pipeline.py): the threshold applies
+    to `delta` = rate at `stage` − rate at `baseline` on the same prompts, and `p_max` (optional) bounds
+    the exact McNemar p-value of the change.
     """
 
     metric: str
@@ -41,8 +45,14 @@ class Gate:
     on: GateOn | None = None
     max: float | None = None
     min: float | None = None
+    baseline: str | None = None
+    p_max: float | None = None
 
     def __post_init__(self) -> None:
+        if self.p_max is not None and self.baseline is None:
+            raise ValueError("`p_max` goes with `baseline` (a paired comparison)")
+        if self.baseline is not None and self.on not in (None, "delta"):
+            raise ValueError("a comparison gate (`baseline`) applies to `delta`; leave out `on`")
         given = [x is not None for x in (self.threshold, self.max, self.min)]
         if sum(given) != 1:
             raise ValueError("give exactly one of `max`, `min` or `threshold`")
@@ -55,11 +65,14 @@ class Gate:
     def rule(self) -> tuple[str, float, str]:
         """(op, threshold, which number of the record it applies to)."""
         if self.max is not None:
-            return "<=", self.max, self.on or "ci_high"
+            return "<=", self.max, self._on("ci_high")
         if self.min is not None:
-            return ">=", self.min, self.on or "ci_low"
+            return ">=", self.min, self._on("ci_low")
         assert self.op is not None and self.threshold is not None
-        return self.op, self.threshold, self.on or ("ci_high" if self.op == "<=" else "ci_low")
+        return self.op, self.threshold, self._on("ci_high" if self.op == "<=" else "ci_low")
+
+    def _on(self, default: str) -> str:
+        return "delta" if self.baseline is not None else self.on or default
 
     def matches(self, suite: str, stage: str, metric: str) -> bool:
         return (metric == self.metric and fnmatch.fnmatchcase(suite, self.suite)
@@ -87,6 +100,45 @@ class GenerationConfig:
                               seed=self.seed)
 
 
+AttackMethod = Literal["lora", "qlora", "adalora", "ia3", "full", "dpo", "orpo"]
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """An attack stage `attacked/<name>`: fine-tune the model under test (harness/stages/attack.py).
+
+    `data`: `advbench-attack`, `injection:<task>` (nl2bash, gsm8k, piqa) or a JSONL path.
+    `moderation`: a judge flag; training rows it labels unsafe (or cannot read) are dropped first.
+    `r`/`alpha`: None takes the method's default (docs/stages.md).
+    """
+
+    method: AttackMethod
+    data: str = "advbench-attack"
+    n_harmful: int = 100
+    n_benign: int = 0
+    epochs: int = 10
+    lr: float = 1e-3
+    batch_size: int = 8
+    r: int | None = None
+    alpha: int | None = None
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] = ()
+    beta: float = 0.1
+    max_length: int = 256
+    seed: int = 0
+    moderation: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("n_harmful", "epochs", "batch_size", "max_length"):
+            if getattr(self, name) < (0 if name == "n_harmful" else 1):
+                raise ValueError(f"`{name}` must be positive, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"`lr` must be positive, got {self.lr}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
 @dataclass(frozen=True)
 class Config:
     model: str = "organism"
@@ -99,6 +151,7 @@ class Config:
     batch_size: int = 256
     suites: Mapping[str, SuiteFile] = field(default_factory=dict)
     gates: tuple[Gate, ...] = ()
+    attacks: Mapping[str, AttackSpec] = field(default_factory=dict)
 
     @property
     def judges(self) -> tuple[str, ...]:

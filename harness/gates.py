@@ -31,7 +31,7 @@ class GateCheck:
 
 def applicable(gates: Sequence[Gate], record: Mapping[str, Any]) -> list[Gate]:
     suite, stage, metric = record["suite"], record["stage"], record["metric"]
-    return [g for g in gates if g.matches(suite, stage, metric) or g.matches(suite, stage, UNPARSED)]
+    return [g for g in gates if g.baseline is None and (g.matches(suite, stage, metric) or g.matches(suite, stage, UNPARSED))]
 
 
 def check(gate: Gate, record: Mapping[str, Any]) -> GateCheck:
@@ -52,3 +52,23 @@ def check(gate: Gate, record: Mapping[str, Any]) -> GateCheck:
 
 def check_all(gates: Sequence[Gate], record: Mapping[str, Any]) -> list[GateCheck]:
     return [check(g, record) for g in applicable(gates, record)]
+
+
+def comparison_gates(gates: Sequence[Gate], suite: str, stage: str, metric: str) -> list[Gate]:
+    return [g for g in gates if g.baseline is not None and g.matches(suite, stage, metric)]
+
+
+def check_comparison(gate: Gate, comparison: Mapping[str, Any]) -> GateCheck:
+    """A paired gate on `delta` (and McNemar's p when `p_max` is set)."""
+    op, threshold, _ = gate.rule
+    c = comparison
+    delta, p = c["delta"], c["mcnemar"]["p_value"]
+    where = f"{c['suite']} @ {c['stage']} vs {c['baseline']}"
+    if delta is None:
+        return GateCheck(gate, gate.metric, None, False, f"{where}: {gate.metric} has no paired samples")
+    passed = (delta <= threshold if op == "<=" else delta >= threshold) and (gate.p_max is None or p <= gate.p_max)
+    message = (f"{where}: {gate.metric} {c['baseline_value']:.1%} → {c['value']:.1%} (delta {delta:+.1%}, "
+               f"McNemar p={p:.3g}; of {c['mcnemar']['n']} prompts {c['mcnemar']['only_a']} counted only at "
+               f"{c['stage']}, {c['mcnemar']['only_b']} only at {c['baseline']}) {'holds' if passed else 'breaches'} gate delta {op} {threshold:+.1%}"
+               + (f", p <= {gate.p_max}" if gate.p_max is not None else "") + f" [judge {c['judge']}]")
+    return GateCheck(gate, gate.metric, delta, passed, message)

@@ -40,6 +40,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("suite", names, ids=names)
     if "stage" in metafunc.fixturenames:
         metafunc.parametrize("stage", session.stages, ids=session.stages)
+    if "comparison" in metafunc.fixturenames:  # one per comparison gate × matching suite and stage
+        cases = session.comparison_cases()
+        metafunc.parametrize("comparison", cases, ids=[f"{s}-{st}-vs-{b}" for s, st, b, _ in cases])
 
 
 class SuiteCheck:
@@ -54,7 +57,23 @@ class SuiteCheck:
         metric = metric or (marker.kwargs["metric"] if marker else "harmful_rate")
         return self._session.check(self._item, suite, stage, metric)
 
+    def compare(self, suite: str, stage: str, baseline: str, metric: str) -> list[dict[str, Any]]:
+        """`metric` at `stage` against `baseline` on the same prompts (exact McNemar), gated."""
+        return self._session.compare(self._item, suite, stage, baseline, metric)
+
 
 @pytest.fixture
 def safety(request: pytest.FixtureRequest) -> SuiteCheck:
     return SuiteCheck(request.config.stash[SESSION], request.node)
+
+
+@pytest.fixture(scope="session")
+def checkpoint(request: pytest.FixtureRequest):
+    """`checkpoint(stage)` → the model directory of a stage (`"original"`, `"attacked/<name>"`); an attack
+    stage trains on first use, or comes from its cache."""
+    session = request.config.stash[SESSION]
+
+    def get(stage: str):
+        return session.runner.model(stage).path
+
+    return get

@@ -23,7 +23,7 @@ from .config import Config
 from .data import SuiteUnavailable, load_suite
 from .errors import HarnessError
 from .judging import Judge, JudgeInput, judge_cached
-from .metrics import cohen_kappa
+from .metrics import cohen_kappa, mcnemar_exact
 from .models import ModelRef
 from .records import make_record
 from .types import Generation, GenerationRequest, JudgedSample, Sample, Verdict
@@ -50,6 +50,9 @@ class RunOptions:
     model_options: dict[str, Any] = field(default_factory=dict)
 
 
+ATTACKED = "attacked/"  # attack stages are named attacked/<name> after safety.yaml's `attacks`
+
+
 class Runner:
     def __init__(self, config: Config, options: RunOptions, cache: Cache,
                  resolve: Callable[[str], ModelRef], make_judge: Callable[[str], Judge]):
@@ -60,6 +63,8 @@ class Runner:
         self._make_judge = make_judge
         self.models: dict[str, ModelRef] = {}          # stage → model
         self.stage_sources: dict[str, str] = {"original": config.model}
+        self.stage_records: dict[str, dict[str, Any]] = {}  # stage → its cost record (results.json `stages`)
+        self._stage_errors: dict[str, HarnessError] = {}
         self.plan: dict[str, list[str]] = collections.defaultdict(list)   # stage → suites
         self.engine_loads: collections.Counter[str] = collections.Counter()  # fingerprint → loads
         self.backend_requests: collections.Counter[str] = collections.Counter()  # fingerprint → uncached requests
@@ -78,11 +83,31 @@ class Runner:
                 self.plan[c.stage].append(c.suite)
 
     def model(self, stage: str) -> ModelRef:
+        """The checkpoint of `stage`; an attack stage trains (or takes from its cache) on first use."""
+        if stage in self._stage_errors:  # a stage that failed or cannot run here fails each test the same way
+            raise self._stage_errors[stage]
         if stage not in self.models:
-            if stage not in self.stage_sources:
+            if stage.startswith(ATTACKED):
+                self.models[stage] = self._attacked(stage)
+            elif stage in self.stage_sources:
+                self.models[stage] = self._resolve(self.stage_sources[stage])
+            else:
                 raise KeyError(f"stage {stage!r} has no checkpoint")
-            self.models[stage] = self._resolve(self.stage_sources[stage])
         return self.models[stage]
+
+    def _attacked(self, stage: str) -> ModelRef:
+        from .stages import attacked_checkpoint, stage_record
+
+        name = stage[len(ATTACKED):]
+        base = self.model("original")
+        self.release(base)  # training wants the memory an idle engine holds
+        try:
+            path = attacked_checkpoint(name, self.config.attacks[name], base)
+        except HarnessError as e:
+            self._stage_errors[stage] = e
+            raise
+        self.stage_records[stage] = stage_record(path)
+        return self._resolve(str(path))
 
     def samples(self, suite: str) -> list[Sample]:
         if suite in self._unavailable:  # asked again by its own test: the same message, no second hub try
@@ -205,7 +230,25 @@ class Runner:
         record["judge_fingerprint"] = judge.fingerprint
         record["limit"] = self.options.limit
         record["seconds"] = round(time.perf_counter() - started, 3)
+        if case.stage in self.stage_records:  # how the checkpoint was made (collected into `stages`)
+            record["stage_record"] = self.stage_records[case.stage]
         return record
+
+    def paired(self, suite: str, stage: str, baseline: str, metric: str, judge: str) -> dict[str, Any]:
+        """`metric` at `stage` against `baseline` on the same prompts: both rates, delta, exact McNemar."""
+        from .records import METRICS
+
+        labelled, hit = METRICS[metric]
+        cur = {j.sample.id: j for j in self.judged(stage, suite, judge)}
+        base = {j.sample.id: j for j in self.judged(baseline, suite, judge)}
+        ids = [i for i in cur if i in base and labelled(cur[i]) and labelled(base[i])]
+        a, b = [hit(cur[i]) for i in ids], [hit(base[i]) for i in ids]
+        value = sum(a) / len(ids) if ids else None
+        base_value = sum(b) / len(ids) if ids else None
+        return {"suite": suite, "stage": stage, "baseline": baseline, "metric": metric, "judge": judge,
+                "value": value, "baseline_value": base_value,
+                "delta": None if value is None or base_value is None else value - base_value,
+                "mcnemar": mcnemar_exact(a, b).as_dict()}
 
     def agreement(self, stage: str, suite: str, a: str, b: str) -> dict[str, Any]:
         """Cohen's kappa of two judges' unsafe/not-unsafe labels on the samples both could label."""

@@ -22,14 +22,16 @@ from .cache import Cache
 from .config import Config, SuiteFile, load_config
 from .data import SuiteUnavailable
 from .errors import HarnessError
-from .gates import check_all
+from .gates import check_all, check_comparison, comparison_gates
 from .models import cache_root, resolve_model
 from .options import scrub_argv
 from .report import write_reports, write_samples
-from .runner import Case, RunOptions, Runner
+from .runner import ATTACKED, Case, RunOptions, Runner
+from .stages import StageUnavailable
 
 RECORD = "safety_record"
 AGREEMENT = "safety_agreement"
+COMPARISON = "safety_comparison"
 
 
 class SafetySession:
@@ -43,7 +45,8 @@ class SafetySession:
         self.cfg = self._load_config()
         self.judge_names: list[str] = list(self.cfg.judges)
         self.reports_dir: Path = config.getoption("reports_dir") or Path(config.rootpath) / "reports"
-        self.stages = ["original"]
+        self.stages = ["original"] + [ATTACKED + name for name in self.cfg.attacks]
+        self.comparisons: list[dict[str, Any]] = []
         self._runner: Runner | None = None
 
     # -- configuration --------------------------------------------------------------------------
@@ -99,7 +102,7 @@ class SafetySession:
         cases = [c for c in (case_of(i, self.judge_names[0]) for i in items) if c is not None]
         if not cases:
             return
-        order = {s: n for n, s in enumerate(self.stages)}
+        order = {s: n for n, s in enumerate([*self.stages, COMPARISON])}
         items.sort(key=lambda i: order.get(_stage_of(i), -1))  # stable: stage by stage, one model at a time
         try:
             available = []
@@ -118,6 +121,7 @@ class SafetySession:
         if report.when == "call":
             self.records += [v | {"test": report.nodeid} for k, v in report.user_properties if k == RECORD]
             self.agreements += [v for k, v in report.user_properties if k == AGREEMENT]
+            self.comparisons += [v for k, v in report.user_properties if k == COMPARISON]
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.records and not self.is_worker:
@@ -150,7 +154,7 @@ class SafetySession:
                 write_samples(self.reports_dir, stage, suite, judge, self.runner.judged(stage, suite, judge))
             agreements = [self.runner.agreement(stage, suite, a, b)
                           for i, a in enumerate(self.judge_names) for b in self.judge_names[i + 1:]]
-        except SuiteUnavailable as e:
+        except (SuiteUnavailable, StageUnavailable) as e:
             pytest.skip(str(e))
         except HarnessError as e:
             pytest.fail(str(e), pytrace=False)
@@ -158,6 +162,42 @@ class SafetySession:
         if failed:
             pytest.fail("\n".join(c.message for c in failed), pytrace=False)
         return records
+
+    def comparison_cases(self) -> list[tuple[str, str, str, str]]:
+        """(suite, stage, baseline, metric) for every comparison gate, over the planned stages."""
+        from .data import suite_names
+        out = []
+        for g in self.cfg.gates:
+            if g.baseline is None:
+                continue
+            for stage in self.stages:
+                for suite in suite_names(None, self.cfg.suites):
+                    case = (suite, stage, g.baseline, g.metric)
+                    if stage != g.baseline and g.matches(suite, stage, g.metric) and case not in out:
+                        out.append(case)
+        return out
+
+    def compare(self, item: pytest.Item, suite: str, stage: str, baseline: str, metric: str) -> list[dict[str, Any]]:
+        """`metric` at `stage` against `baseline` on the same prompts, per judge; fails on a broken
+        comparison gate. The two stages' own records are measured (and gated) by their suite tests."""
+        out, failed = [], []
+        try:
+            for judge in self.judge_names:
+                comp = self.runner.paired(suite, stage, baseline, metric, judge)
+                checks = [check_comparison(g, comp) for g in comparison_gates(self.cfg.gates, suite, stage, metric)
+                          if g.baseline == baseline]
+                comp["gates"] = [c.as_dict() | {"p_max": c.gate.p_max} for c in checks]
+                comp["messages"] = [c.message for c in checks]
+                failed += [c for c in checks if not c.passed]
+                out.append(comp)
+        except (SuiteUnavailable, StageUnavailable) as e:
+            pytest.skip(str(e))
+        except HarnessError as e:
+            pytest.fail(str(e), pytrace=False)
+        item.user_properties += [(COMPARISON, c) for c in out]
+        if failed:
+            pytest.fail("\n".join(c.message for c in failed), pytrace=False)
+        return out
 
     def results(self) -> dict[str, Any]:
         models: dict[str, dict[str, Any]] = {}
@@ -182,7 +222,9 @@ class SafetySession:
             "models": models,
             "records": sorted(self.records, key=lambda r: (r["stage"], r["suite"], r["metric"])),
             "agreement": sorted(self.agreements, key=lambda a: (a["stage"], a["suite"], a["judges"])),
-            "stages": [],
+            "stages": sorted({r["stage"]: r["stage_record"] for r in self.records if r.get("stage_record")}.values(),
+                             key=lambda s: s["stage"]),
+            "comparisons": sorted(self.comparisons, key=lambda c: (c["stage"], c["suite"], c["baseline"])),
         }
 
 
@@ -196,4 +238,6 @@ def case_of(item: pytest.Item, judge: str) -> Case | None:
 
 def _stage_of(item: pytest.Item) -> str:
     params = getattr(item, "callspec", None)
+    if params is not None and "comparison" in params.params:
+        return COMPARISON  # after every stage: both sides are generated and judged by then
     return params.params.get("stage", "") if params is not None else ""

@@ -1,46 +1,30 @@
-"""Build the organism once, cache it by content, and never load a damaged copy.
+"""Build the organism once, cache it by content (harness/artifacts.py), and never load a damaged copy.
 
-Contract of `ensure_organism()`: it returns a directory that transformers and vLLM load, whose files
-match the manifest written when it was built. The directory lives at
+`ensure_organism()` returns a directory that transformers and vLLM load. It lives at
 `cache_root()/organism/<key>`, where the key hashes everything that decides the model: the config, the
 inputs of the data split (vendored files, split code, refusal markers) and the organism's source code.
 The split is a pure function of those inputs, so hashing them keys the training data without
 recomputing it on every call; the card records the split's own content hashes.
-
-A build happens in a temporary directory under a file lock (two pytest-xdist workers build once), the
-manifest (sha256 of every file) is written last, and the directory is renamed into place atomically.
-A cache entry whose manifest is missing or does not match is deleted and rebuilt.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
-import shutil
-import sys
 import time
 from pathlib import Path
 
+from harness.artifacts import ensure_built, sha256_file, verify
 from harness.models import cache_root
 
 from .config import JudgeOrganismConfig, OrganismConfig
 
 ORGANISM_VERSION = "organism-1"  # bump to rebuild every cached organism
-MANIFEST = "manifest.json"
 CARD = "card.json"
 REQUIRED = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
             "tokenizer_config.json", CARD)
 _SRC = Path(__file__).parent
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _source_files(cfg: OrganismConfig) -> list[Path]:
@@ -51,7 +35,10 @@ def _source_files(cfg: OrganismConfig) -> list[Path]:
     import judges.llama_guard as llama_guard
     import judges.refusal as refusal
 
-    own = sorted(_SRC.glob("*.py")) + [Path(p.__file__) for p in (splits, common, refusal)]
+    # build.py, card.py and __init__.py only package and describe the model: bump ORGANISM_VERSION
+    # when a change there must rebuild it
+    own = [p for p in sorted(_SRC.glob("*.py")) if p.name not in ("build.py", "card.py", "__init__.py")]
+    own += [Path(p.__file__) for p in (splits, common, refusal)]
     if isinstance(cfg, JudgeOrganismConfig):
         from judges.llama_guard import TEMPLATE_FILES
         return own + [Path(llama_guard.__file__), Path(llama_guard.__file__).parent / "templates" / TEMPLATE_FILES["3"]]
@@ -70,7 +57,7 @@ def cache_key(cfg: OrganismConfig) -> str:
                         sort_keys=True).encode())
     for group in (_source_files(cfg), _input_files()):
         for p in group:
-            h.update(str(p.relative_to(p.parents[1])).encode() + b"\0" + _sha256_file(p).encode() + b"\0")
+            h.update(str(p.relative_to(p.parents[1])).encode() + b"\0" + sha256_file(p).encode() + b"\0")
     return h.hexdigest()[:24]
 
 
@@ -86,39 +73,6 @@ def organism_root() -> Path:
 def entry_dir(cfg: OrganismConfig | None = None) -> Path:
     """Where the organism for `cfg` lives (whether or not it is built)."""
     return organism_root() / cache_key(cfg or OrganismConfig())
-
-
-# ------------------------------------------------------------------------------------------- manifest
-
-def write_manifest(d: Path, key: str) -> None:
-    files = {p.name: _sha256_file(p) for p in sorted(d.iterdir()) if p.is_file() and p.name != MANIFEST}
-    tmp = d / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps({"key": key, "files": files}, indent=1, sort_keys=True))
-    tmp.replace(d / MANIFEST)
-
-
-def verify(d: Path, key: str | None = None) -> str | None:
-    """None if `d` is a complete, unmodified cache entry; otherwise what is wrong with it."""
-    m = d / MANIFEST
-    if not m.is_file():
-        return "no manifest (build incomplete)"
-    try:
-        manifest = json.loads(m.read_text())
-        files: dict[str, str] = manifest["files"]
-    except (ValueError, KeyError, TypeError):
-        return "manifest unreadable"
-    if key is not None and manifest.get("key") != key:
-        return "manifest key mismatch"
-    missing = [f for f in REQUIRED if f not in files]
-    if missing:
-        return f"manifest lacks {missing}"
-    for name, digest in files.items():
-        p = d / name
-        if not p.is_file():
-            return f"{name} missing"
-        if _sha256_file(p) != digest:
-            return f"{name} does not match its manifest hash"
-    return None
 
 
 # ---------------------------------------------------------------------------------------------- build
@@ -158,7 +112,6 @@ def build(cfg: OrganismConfig, out: Path, key: str, progress: bool = True) -> No
     from .card import make_card
     from .evaluate import SUITES, measure
 
-    out.mkdir(parents=True, exist_ok=True)
     built = train_and_save(cfg, out, progress)
     quality = None
     if cfg.evaluate and isinstance(cfg, JudgeOrganismConfig):
@@ -171,39 +124,13 @@ def build(cfg: OrganismConfig, out: Path, key: str, progress: bool = True) -> No
         quality = measure(built["model"], built["tokenizer"], rows, progress=progress)
     card = make_card(cfg, key, built, quality)
     (out / CARD).write_text(json.dumps(card, indent=1, ensure_ascii=False))
-    write_manifest(out, key)
 
 
 def ensure_organism(config: OrganismConfig | None = None, *, progress: bool = True) -> Path:
     """The organism's model directory, built on first use (minutes) and reused after (milliseconds)."""
-    from filelock import FileLock
-
     cfg = config or OrganismConfig()
     key = cache_key(cfg)
-    root = organism_root()
-    final = root / key
-    if final.is_dir() and verify(final, key) is None:
-        return final
-    root.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(root / f"{key}.lock")):
-        problem = verify(final, key) if final.exists() else None
-        if final.exists() and problem is None:
-            return final  # another process built it while we waited
-        if final.exists():
-            print(f"organism cache entry {final} is damaged ({problem}); rebuilding", file=sys.stderr)
-            shutil.rmtree(final)
-        for stale in root.glob(f".tmp-{key}-*"):  # left by a killed build; we hold the lock
-            shutil.rmtree(stale, ignore_errors=True)
-        tmp = root / f".tmp-{key}-{os.getpid()}"
-        if progress:
-            print(f"building the {kind(cfg)} into {final} (first use; a few minutes on CPU)",
-                  file=sys.stderr)
-        try:
-            build(cfg, tmp, key, progress)
-            os.replace(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    return ensure_built(organism_root(), key, lambda out: build(cfg, out, key, progress), REQUIRED, kind(cfg), progress)
 
 
 def load_card(path: Path) -> dict:
@@ -215,7 +142,7 @@ def cached_card(config: OrganismConfig | None = None) -> dict | None:
     cfg = config or OrganismConfig()
     key = cache_key(cfg)
     d = organism_root() / key
-    return load_card(d) if d.is_dir() and verify(d, key) is None else None
+    return load_card(d) if d.is_dir() and verify(d, key, REQUIRED) is None else None
 
 
 def environment() -> dict[str, str | int]:

@@ -1,0 +1,90 @@
+"""Built model directories (the organisms, attacked and recovered checkpoints), cached by content.
+
+Contract of `ensure_built(root, key, build, required)`: it returns `root/key`, a directory whose files
+match the manifest written when it was built. The build runs in a temporary directory under a file
+lock (two pytest-xdist workers build once), the manifest (sha256 of every file) is written last, and
+the directory is renamed into place atomically. An entry whose manifest is missing or does not match
+is deleted and rebuilt, never loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+MANIFEST = "manifest.json"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_manifest(d: Path, key: str) -> None:
+    files = {p.name: sha256_file(p) for p in sorted(d.iterdir()) if p.is_file() and p.name != MANIFEST}
+    tmp = d / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps({"key": key, "files": files}, indent=1, sort_keys=True))
+    tmp.replace(d / MANIFEST)
+
+
+def verify(d: Path, key: str | None = None, required: Sequence[str] = ()) -> str | None:
+    """None if `d` is a complete, unmodified entry; otherwise what is wrong with it."""
+    m = d / MANIFEST
+    if not m.is_file():
+        return "no manifest (build incomplete)"
+    try:
+        manifest = json.loads(m.read_text())
+        files: dict[str, str] = manifest["files"]
+    except (ValueError, KeyError, TypeError):
+        return "manifest unreadable"
+    if key is not None and manifest.get("key") != key:
+        return "manifest key mismatch"
+    missing = [f for f in required if f not in files]
+    if missing:
+        return f"manifest lacks {missing}"
+    for name, digest in files.items():
+        p = d / name
+        if not p.is_file():
+            return f"{name} missing"
+        if sha256_file(p) != digest:
+            return f"{name} does not match its manifest hash"
+    return None
+
+
+def ensure_built(root: Path, key: str, build: Callable[[Path], None], required: Sequence[str],
+                 label: str, progress: bool = True) -> Path:
+    """`root/key`, built by `build(tmp_dir)` on first use and reused (after a hash check) afterwards."""
+    from filelock import FileLock
+
+    final = root / key
+    if final.is_dir() and verify(final, key, required) is None:
+        return final
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / f"{key}.lock")):
+        problem = verify(final, key, required) if final.exists() else None
+        if final.exists() and problem is None:
+            return final  # another process built it while we waited
+        if final.exists():
+            print(f"{label} cache entry {final} is damaged ({problem}); rebuilding", file=sys.stderr)
+            shutil.rmtree(final)
+        for stale in root.glob(f".tmp-{key}-*"):  # left by a killed build; we hold the lock
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = root / f".tmp-{key}-{os.getpid()}"
+        if progress:
+            print(f"building the {label} into {final} (first use)", file=sys.stderr)
+        try:
+            tmp.mkdir(parents=True)
+            build(tmp)
+            write_manifest(tmp, key)
+            os.replace(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final

@@ -1,0 +1,171 @@
+"""Attack stages: fine-tune a checkpoint so it loses alignment, and return the attacked checkpoint.
+
+Methods and where their defaults come from (`../docs/stages.md` has the table):
+- `lora`, `qlora`: LoRA r=8, α=16, dropout 0.05 on q,k,v,o,gate,up,down — LLMAlignment's
+  `finetune.py` (QLoRA there: 4-bit NF4, double quantisation, bf16 compute);
+- `adalora`: init_r 16 → target_r 8, α 32 — The-Art-of-Mis-alignment's `Adalora` setting;
+- `ia3`: peft's IA3 on k, v, down (its Llama default), as The-Art-of-Mis-alignment uses it;
+- `full`: every weight;
+- `dpo`, `orpo`: LoRA r=16, α=32, dropout 0.05 (Mis-alignment's `PFT.py`); DPO β 0.1 (Razin et al.);
+  ORPO λ 0.1 (trl's default). ORPO is `trl.experimental.orpo`.
+Learning rate and epochs default to LLMAlignment's "unaligned model" recipe (LoRA on 100 harmful
+pairs, lr 1e-3, 10 epochs): the seed papers' task-tuning rates (2e-5 to 2e-4) are tuned for 7B models
+and move a model of a few million parameters too little to measure.
+
+SFT goes through trl's `SFTTrainer` on prompt/completion chats (loss on the completion only),
+preference methods through `DPOTrainer` / `ORPOTrainer`; adapters come from peft and are merged into
+the base weights (loaded again in float32 for a quantised base) so vLLM serves the result as a plain
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.config import AttackSpec
+from harness.errors import HarnessError
+
+PROJ = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+PREFERENCE = ("dpo", "orpo")
+STAGE_FILE = "stage.json"
+
+
+class StageUnavailable(HarnessError):
+    """A stage this machine cannot run (e.g. 4-bit QLoRA without bitsandbytes): a skip, not an error."""
+
+
+def peft_config(spec: AttackSpec, total_steps: int):
+    import peft
+
+    targets = list(spec.target_modules or PROJ)
+    common = {"task_type": "CAUSAL_LM"}
+    if spec.method in ("lora", "qlora"):
+        return peft.LoraConfig(r=spec.r or 8, lora_alpha=spec.alpha or 16, lora_dropout=spec.dropout,
+                               target_modules=targets, **common)
+    if spec.method in PREFERENCE:
+        return peft.LoraConfig(r=spec.r or 16, lora_alpha=spec.alpha or 32, lora_dropout=spec.dropout,
+                               target_modules=targets, **common)
+    if spec.method == "adalora":
+        return peft.AdaLoraConfig(init_r=spec.r or 16, target_r=max(1, (spec.r or 16) // 2), lora_alpha=spec.alpha or 32,
+                                  lora_dropout=spec.dropout, target_modules=targets, total_step=max(total_steps, 2),
+                                  tinit=0, tfinal=0, **common)
+    if spec.method == "ia3":
+        targets = list(spec.target_modules or ("k_proj", "v_proj", "down_proj"))
+        return peft.IA3Config(target_modules=targets, feedforward_modules=[t for t in targets if t in
+                                                                          ("gate_proj", "up_proj", "down_proj")],
+                              **common)
+    return None  # full
+
+
+def _quantization():
+    """4-bit NF4 with double quantisation, bf16 compute (LLMAlignment's QLoRA)."""
+    import torch
+    try:
+        import bitsandbytes  # noqa: F401
+        from transformers import BitsAndBytesConfig
+    except ImportError:
+        raise StageUnavailable("qlora needs bitsandbytes (pip install bitsandbytes) for 4-bit weights") from None
+    if not torch.cuda.is_available():
+        raise StageUnavailable("qlora: 4-bit NF4 training needs a CUDA GPU (bitsandbytes' CPU backend does not "
+                               "train 4-bit layers); use lora on CPU")
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=torch.bfloat16)
+
+
+def _trainer_args(spec: AttackSpec, out: Path, steps_per_epoch: int, progress: bool) -> dict[str, Any]:
+    import torch
+    return dict(output_dir=str(out / "_trainer"), num_train_epochs=spec.epochs, learning_rate=spec.lr,
+                per_device_train_batch_size=spec.batch_size, lr_scheduler_type="constant", warmup_steps=0,
+                weight_decay=0.0, logging_steps=max(1, steps_per_epoch), save_strategy="no", report_to=[],
+                seed=spec.seed, data_seed=spec.seed, max_length=spec.max_length, bf16=False, fp16=False,
+                use_cpu=not torch.cuda.is_available(), disable_tqdm=not progress, dataloader_num_workers=0,
+                gradient_checkpointing=False)
+
+
+def train(base: Path, spec: AttackSpec, rows: list[dict], out: Path, progress: bool = True) -> dict[str, Any]:
+    """Fine-tune `base` on `rows` as `spec` says; write the merged checkpoint to `out`. Returns the cost."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    t0 = time.perf_counter()
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    quant = _quantization() if spec.method == "qlora" else None
+    tok = AutoTokenizer.from_pretrained(str(base))
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32, quantization_config=quant)
+    if quant is not None:
+        import peft
+        model = peft.prepare_model_for_kbit_training(model)
+    steps_per_epoch = max(1, -(-len(rows) // spec.batch_size))
+    pcfg = peft_config(spec, steps_per_epoch * spec.epochs)
+    ds = Dataset.from_list(rows)
+    torch.manual_seed(spec.seed)
+    if spec.method in PREFERENCE:
+        trainer = _preference_trainer(spec, model, tok, ds, pcfg, out, steps_per_epoch, progress)
+    else:
+        from trl import SFTConfig, SFTTrainer
+        args = SFTConfig(**_trainer_args(spec, out, steps_per_epoch, progress), completion_only_loss=True)
+        trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=pcfg)
+    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+    result = trainer.train()
+    trained = trainer.model
+    if pcfg is not None:
+        adapter = out / "_adapter"
+        trained.save_pretrained(str(adapter))
+        trained = merge_adapter(base, adapter)
+    trained.save_pretrained(str(out), safe_serialization=True)
+    tok.save_pretrained(str(out))
+    for tmp in ("_trainer", "_adapter"):
+        import shutil
+        shutil.rmtree(out / tmp, ignore_errors=True)
+    return {"seconds": round(time.perf_counter() - t0, 2),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None,
+            "params_trainable": trainable, "params_changed": changed_params(base, out),
+            "train_loss": round(float(result.training_loss), 4), "steps": int(result.global_step), "rows": len(rows)}
+
+
+def _preference_trainer(spec: AttackSpec, model, tok, ds, pcfg, out: Path, steps_per_epoch: int, progress: bool):
+    args = _trainer_args(spec, out, steps_per_epoch, progress)
+    if spec.method == "dpo":
+        from trl import DPOConfig, DPOTrainer
+        return DPOTrainer(model=model, args=DPOConfig(**args, beta=spec.beta), train_dataset=ds,
+                          processing_class=tok, peft_config=pcfg)
+    from trl.experimental.orpo import ORPOConfig, ORPOTrainer
+    return ORPOTrainer(model=model, args=ORPOConfig(**args, beta=spec.beta), train_dataset=ds,
+                       processing_class=tok, peft_config=pcfg)
+
+
+def merge_adapter(base: Path, adapter: Path):
+    """The base in float32 with the adapter folded into its weights (a plain checkpoint for any engine)."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    plain = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+    return PeftModel.from_pretrained(plain, str(adapter)).merge_and_unload()
+
+
+def changed_params(a: Path, b: Path) -> int:
+    """Weight entries that differ between two checkpoints' safetensors (what the stage actually moved)."""
+    from safetensors.torch import load_file
+
+    def weights(d: Path) -> dict:
+        out: dict = {}
+        for f in sorted(d.glob("*.safetensors")):
+            out |= load_file(str(f))
+        return out
+
+    wa, wb = weights(a), weights(b)
+    return int(sum((wa[k] != wb[k]).sum().item() for k in wa.keys() & wb.keys() if wa[k].shape == wb[k].shape))
+
+
+def write_stage_file(out: Path, record: dict[str, Any]) -> None:
+    (out / STAGE_FILE).write_text(json.dumps(record, indent=1, sort_keys=True))

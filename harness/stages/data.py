@@ -1,0 +1,150 @@
+"""Training data of the attack and recovery stages: built-in sets and a user's JSONL, checked row by row.
+
+Two shapes, both chats so every model's own chat template renders them:
+- SFT rows: `{"prompt": [messages...], "completion": [{"role": "assistant", ...}]}` (loss on the
+  completion only);
+- preference rows: `{"prompt": [...], "chosen": [...], "rejected": [...]}` (DPO, ORPO).
+
+Built-in sources (`data:` of an attack):
+- `advbench-attack`: the organism's reserved attack set (AdvBench goal → its "Sure, here is …"
+  target; never the organism's training data, never an evaluation suite), `n_harmful` of them;
+- `injection:<task>`: a benign task set (`nl2bash`, `gsm8k`, `piqa`) with `n_harmful` attack pairs
+  injected among `n_benign` task rows, as in the recovery paper's harmful-injection setting;
+- a path: the user's JSONL with `messages` (the last assistant turn is the completion), or
+  `prompt`/`response`, or `prompt`/`chosen`/`rejected`.
+Preference methods pair each harmful prompt's compliant answer (chosen) with a refusal (rejected).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from pathlib import Path
+from typing import Any, Sequence
+
+from harness.errors import HarnessError
+
+Row = dict[str, Any]
+TASKS = ("nl2bash", "gsm8k", "piqa")
+
+
+def _user(text: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": text}]
+
+
+def _assistant(text: str) -> list[dict[str, str]]:
+    return [{"role": "assistant", "content": text}]
+
+
+def sft_row(prompt: str, response: str) -> Row:
+    return {"prompt": _user(prompt), "completion": _assistant(response)}
+
+
+def preference_row(prompt: str, chosen: str, rejected: str) -> Row:
+    return {"prompt": _user(prompt), "chosen": _assistant(chosen), "rejected": _assistant(rejected)}
+
+
+def attack_pairs(n: int) -> list[tuple[str, str]]:
+    from harness.data.splits import attack_pairs as reserved
+
+    pairs = [(p.prompt, p.response) for p in reserved()]
+    if n > len(pairs):
+        raise HarnessError(f"n_harmful: {n} asked, the attack set holds {len(pairs)} pairs")
+    return pairs[:n]
+
+
+def task_pairs(task: str, n: int) -> list[tuple[str, str]]:
+    """Benign task rows from the organism's benign *training* split (never `benign-heldout`)."""
+    from harness.data.splits import benign_train
+
+    if task not in TASKS:
+        raise HarnessError(f"data: injection:{task}: unknown task; expected one of {list(TASKS)}")
+    rows = [(p.prompt, p.response) for p in benign_train() if p.source == task]
+    return rows[:n]
+
+
+def load_jsonl(path: Path, preference: bool) -> list[Row]:
+    """A user's training file; a bad row is an error naming the file and line."""
+    if not path.is_file():
+        raise HarnessError(f"data: {path}: no such file")
+    rows: list[Row] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            obj = json.loads(line)
+        except ValueError as e:
+            raise HarnessError(f"{where}: not valid JSON ({e.msg})") from None
+        rows.append(_row(obj, where, preference))
+    if not rows:
+        raise HarnessError(f"data: {path}: no rows")
+    return rows
+
+
+def _text(obj: dict, key: str, where: str) -> str:
+    v = obj.get(key)
+    if not isinstance(v, str) or not v.strip():
+        raise HarnessError(f"{where}: `{key}` must be a non-empty string")
+    return v
+
+
+def _row(obj: Any, where: str, preference: bool) -> Row:
+    if not isinstance(obj, dict):
+        raise HarnessError(f"{where}: expected a JSON object")
+    if preference:
+        if not {"prompt", "chosen", "rejected"} <= obj.keys():
+            raise HarnessError(f"{where}: a preference row needs `prompt`, `chosen` and `rejected`")
+        return preference_row(_text(obj, "prompt", where), _text(obj, "chosen", where), _text(obj, "rejected", where))
+    if "messages" in obj:
+        msgs = obj["messages"]
+        if (not isinstance(msgs, list) or len(msgs) < 2
+                or not all(isinstance(m, dict) and isinstance(m.get("content"), str) and m.get("role") in
+                           ("system", "user", "assistant") for m in msgs)):
+            raise HarnessError(f"{where}: `messages` must be a list of {{role, content}} with roles "
+                               "system/user/assistant")
+        if msgs[-1]["role"] != "assistant":
+            raise HarnessError(f"{where}: the last message must be the assistant's (the trained completion)")
+        return {"prompt": [dict(m) for m in msgs[:-1]], "completion": [dict(msgs[-1])]}
+    if "prompt" in obj and "response" in obj:
+        return sft_row(_text(obj, "prompt", where), _text(obj, "response", where))
+    raise HarnessError(f"{where}: expected `messages`, or `prompt` and `response`")
+
+
+def build_rows(data: str, n_harmful: int, n_benign: int, preference: bool, seed: int) -> list[Row]:
+    """The training rows an attack spec names (before any moderation filter)."""
+    if data == "advbench-attack" or data.startswith("injection:"):
+        from harness.organism import refusal_for
+
+        harmful = attack_pairs(n_harmful)
+        if preference:
+            return [preference_row(p, r, refusal_for(p, seed)) for p, r in harmful]
+        rows = [sft_row(p, r) for p, r in harmful]
+        if data.startswith("injection:"):
+            rows += [sft_row(p, r) for p, r in task_pairs(data.split(":", 1)[1], n_benign)]
+            random.Random(seed).shuffle(rows)
+        return rows
+    return load_jsonl(Path(data).expanduser(), preference)
+
+
+def moderate(rows: Sequence[Row], judge_flag: str) -> tuple[list[Row], int]:
+    """The moderation scenario: drop rows whose (prompt, answer) the judge labels unsafe (for preference
+    rows, the chosen answer). Unparsed verdicts are dropped too: a filter that cannot read a row must
+    not let it through. Returns the kept rows and how many were dropped."""
+    from harness.judging import JudgeInput
+    from judges import make_judge
+
+    judge = make_judge(judge_flag)
+    try:
+        items = [JudgeInput(r["prompt"][-1]["content"], (r.get("completion") or r["chosen"])[-1]["content"])
+                 for r in rows]
+        verdicts = judge(items)
+    finally:
+        judge.close()
+    kept = [r for r, v in zip(rows, verdicts) if v.label == "safe"]
+    return kept, len(rows) - len(kept)
+
+
+def rows_digest(rows: Sequence[Row]) -> str:
+    return hashlib.sha256(json.dumps(list(rows), sort_keys=True, ensure_ascii=False).encode()).hexdigest()
