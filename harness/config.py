@@ -139,6 +139,54 @@ class AttackSpec:
         return dataclasses.asdict(self)
 
 
+RecoveryMethod = Literal["direction-restore", "resta", "antidote", "dpo-realign"]
+
+
+@dataclass(frozen=True)
+class RecoverySpec:
+    """A recovery stage `recovered/<name>`: realign the checkpoint of stage `source` (harness/stages/recover.py).
+
+    `source`: an attack stage (`attacked/<name>`), or `original` when `--model` is a fine-tuned model
+    and `--base-model` its aligned original. Each method reads the keys that concern it (docs/stages.md).
+    """
+
+    method: RecoveryMethod
+    source: str = "original"
+    # direction-restore (the recovery paper's defaults)
+    rate: float = 0.002
+    rollback_rate: float = 0.2
+    rounds: int = 20
+    warmup: int = 5
+    drop: float = 0.05
+    layer: int | None = None
+    n_recovery: int = 256
+    task: str = "benign-train"
+    n_task: int = 256
+    batch_size: int = 8
+    # resta
+    unaligned: str | None = None
+    gamma: float = 0.5
+    dare: float = 0.0
+    # antidote
+    dense_ratio: float = 0.1
+    # dpo-realign
+    epochs: int = 5
+    lr: float = 1e-3
+    beta: float = 0.1
+    n_pairs: int = 100
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("rate", "rollback_rate", "drop", "dense_ratio", "dare"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"`{name}` must be in [0, 1), got {getattr(self, name)}")
+        if self.source != "original" and not self.source.startswith("attacked/"):
+            raise ValueError(f"`source` must be `original` or `attacked/<name>`, got {self.source!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
 @dataclass(frozen=True)
 class Config:
     model: str = "organism"
@@ -152,6 +200,8 @@ class Config:
     suites: Mapping[str, SuiteFile] = field(default_factory=dict)
     gates: tuple[Gate, ...] = ()
     attacks: Mapping[str, AttackSpec] = field(default_factory=dict)
+    recoveries: Mapping[str, RecoverySpec] = field(default_factory=dict)
+    base_model: str | None = None  # the aligned original of a fine-tuned --model (recovery from `original`)
 
     @property
     def judges(self) -> tuple[str, ...]:

@@ -62,6 +62,8 @@ def add_options(parser: Any) -> None:
     g = parser.getgroup("safety", "LLM safety gates")
     g.addoption("--model", help="model under test: a local directory, a hub id, a served model name (with "
                 "--backend openai), or 'organism' for the embedded model (default: safety.yaml's `model`)")
+    g.addoption("--base-model", help="the aligned model --model was fine-tuned from: recovery stages with "
+                "`source: original` restore toward it (default: safety.yaml's `base_model`)")
     g.addoption("--backend", type=parse_backend, help="vllm (default), hf (transformers) or openai (HTTP)")
     g.addoption("--engine-arg", action="append", type=parse_key_value, default=[], metavar="KEY=VALUE",
                 help="engine setting passed through to vllm.LLM / from_pretrained (repeatable), e.g. "

@@ -51,6 +51,7 @@ class RunOptions:
 
 
 ATTACKED = "attacked/"  # attack stages are named attacked/<name> after safety.yaml's `attacks`
+RECOVERED = "recovered/"  # recovery stages: recovered/<name> after `recoveries`
 
 
 class Runner:
@@ -89,6 +90,8 @@ class Runner:
         if stage not in self.models:
             if stage.startswith(ATTACKED):
                 self.models[stage] = self._attacked(stage)
+            elif stage.startswith(RECOVERED):
+                self.models[stage] = self._recovered(stage)
             elif stage in self.stage_sources:
                 self.models[stage] = self._resolve(self.stage_sources[stage])
             else:
@@ -233,6 +236,31 @@ class Runner:
         if case.stage in self.stage_records:  # how the checkpoint was made (collected into `stages`)
             record["stage_record"] = self.stage_records[case.stage]
         return record
+
+    def _recovered(self, stage: str) -> ModelRef:
+        from .stages import recovered_checkpoint, stage_record
+
+        name = stage[len(RECOVERED):]
+        spec = self.config.recoveries[name]
+        try:
+            source = self.model(spec.source)
+            if spec.source == "original":  # recovering the model under test: its aligned original is --base-model
+                if not self.config.base_model:
+                    raise HarnessError(f"recoveries: {name}: source `original` needs --base-model (the aligned "
+                                       "model the checkpoint under test was fine-tuned from)")
+                aligned = self._resolve(self.config.base_model)
+            else:
+                aligned = self.model("original")
+            unaligned = self.model(spec.unaligned) if spec.unaligned else (source if spec.method == "resta" and
+                                                                           spec.source != "original" else None)
+            for ref in (source, aligned):
+                self.release(ref)
+            path = recovered_checkpoint(name, spec, aligned, source, unaligned)
+        except HarnessError as e:
+            self._stage_errors[stage] = e
+            raise
+        self.stage_records[stage] = stage_record(path)
+        return self._resolve(str(path))
 
     def paired(self, suite: str, stage: str, baseline: str, metric: str, judge: str) -> dict[str, Any]:
         """`metric` at `stage` against `baseline` on the same prompts: both rates, delta, exact McNemar."""

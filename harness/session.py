@@ -26,7 +26,7 @@ from .gates import check_all, check_comparison, comparison_gates
 from .models import cache_root, resolve_model
 from .options import scrub_argv
 from .report import write_reports, write_samples
-from .runner import ATTACKED, Case, RunOptions, Runner
+from .runner import ATTACKED, RECOVERED, Case, RunOptions, Runner
 from .stages import StageUnavailable
 
 RECORD = "safety_record"
@@ -45,7 +45,8 @@ class SafetySession:
         self.cfg = self._load_config()
         self.judge_names: list[str] = list(self.cfg.judges)
         self.reports_dir: Path = config.getoption("reports_dir") or Path(config.rootpath) / "reports"
-        self.stages = ["original"] + [ATTACKED + name for name in self.cfg.attacks]
+        self.stages = (["original"] + [ATTACKED + name for name in self.cfg.attacks]
+                       + [RECOVERED + name for name in self.cfg.recoveries])
         self.comparisons: list[dict[str, Any]] = []
         self._runner: Runner | None = None
 
@@ -63,8 +64,14 @@ class SafetySession:
         for name, p in opt("suite_file"):
             kind = suites[name].kind if name in suites else "harmful"
             suites[name] = SuiteFile(path=p, kind=kind)
+        for name, r in cfg.recoveries.items():  # stage references must name declared stages
+            for key, ref in (("source", r.source), ("unaligned", r.unaligned)):
+                if ref and ref.startswith(ATTACKED) and ref[len(ATTACKED):] not in cfg.attacks:
+                    raise pytest.UsageError(f"{path}: recoveries.{name}.{key}: {ref!r} is not a declared attack; "
+                                            f"expected one of {[ATTACKED + a for a in cfg.attacks]}")
         return dataclasses.replace(
             cfg, model=opt("model") or cfg.model, backend=opt("backend") or cfg.backend,
+            base_model=opt("base_model") or cfg.base_model,
             engine_args=dict(cfg.engine_args) | dict(opt("engine_arg")), suites=suites,
             judge=tuple(opt("judge")) or cfg.judge, judge_backend=opt("judge_backend") or cfg.judge_backend,
             judge_engine_args=dict(cfg.judge_engine_args) | dict(opt("judge_engine_arg")))

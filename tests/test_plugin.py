@@ -233,3 +233,25 @@ def test_attack_stage_runs_beside_original_with_its_cost_and_a_paired_comparison
     assert comp["value"] == rates["attacked/tiny"]["value"] and comp["baseline_value"] == rates["original"]["value"]
     assert comp["mcnemar"]["n"] == 12 and not comp["gates"][0]["passed"]
     assert res["models"]["attacked/tiny"]["fingerprint"] != res["models"]["original"]["fingerprint"]
+
+
+def test_recovery_stage_runs_after_its_attack_and_bad_references_are_usage_errors(project):
+    stages = ("attacks:\n  tiny: {method: full, n_harmful: 6, epochs: 1, batch_size: 3, max_length: 64, lr: 0.05}\n"
+              "recoveries:\n  back: {method: resta, source: attacked/tiny, gamma: 1.0}\n")
+    project.gates("  - {suite: catqa-en, stage: 'recovered/*', metric: harmful_rate, baseline: 'attacked/tiny', max: 1.0}",
+                  extra=stages)
+    result = project.run("-k", "catqa-en", "--limit", "8")
+    assert result.ret == 0, result.stdout.str()
+    res = project.results()
+    assert [s["stage"] for s in res["stages"]] == ["attacked/tiny", "recovered/back"]
+    assert res["stages"][1]["method"] == "resta" and res["stages"][1]["from"] == "attacked/tiny"
+    (comp,) = res["comparisons"]
+    assert comp["stage"] == "recovered/back" and comp["baseline"] == "attacked/tiny" and comp["gates"][0]["passed"]
+    # RESTA with gamma 1 and the attack as the unaligned model gives back the original weights exactly
+    rec = {r["stage"]: r for r in res["records"]}
+    assert rec["recovered/back"]["k"] == rec["original"]["k"]
+
+    project.gates("  []", extra=stages.replace("source: attacked/tiny", "source: attacked/nope"))
+    bad = project.run("-k", "catqa-en", "--limit", "8")
+    assert bad.ret == 4
+    bad.stderr.fnmatch_lines(["*recoveries.back.source: 'attacked/nope' is not a declared attack*"])

@@ -11,19 +11,21 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from harness.artifacts import ensure_built, sha256_file
-from harness.config import AttackSpec
+from harness.config import AttackSpec, RecoverySpec
 from harness.errors import HarnessError
 from harness.models import ModelRef, cache_root
 
 from .attack import PREFERENCE, STAGE_FILE, StageUnavailable
 
-__all__ = ["STAGE_FILE", "StageUnavailable", "attacked_checkpoint", "stage_record"]
+__all__ = ["STAGE_FILE", "StageUnavailable", "attacked_checkpoint", "recovered_checkpoint", "stage_record"]
 
 REQUIRED = ("config.json", "model.safetensors", "tokenizer_config.json", STAGE_FILE)
 _SRC = Path(__file__).parent
+ATTACK_CODE = ("attack.py", "data.py")  # the code that decides an attacked checkpoint (its cache key)
+RECOVER_CODE = ATTACK_CODE + ("recover.py", "restore.py", "directions.py")
 
 
 def _versions() -> dict[str, str]:
@@ -36,12 +38,12 @@ def _versions() -> dict[str, str]:
             "trl": trl.__version__}
 
 
-def stage_key(base: ModelRef, spec: AttackSpec, rows_digest: str) -> str:
+def stage_key(inputs: dict[str, Any], code: Sequence[str]) -> str:
+    """Hash of what decides a stage's checkpoint: its inputs, the library versions, its code."""
     h = hashlib.sha256()
-    h.update(json.dumps({"base": base.fingerprint, "spec": spec.as_dict(), "rows": rows_digest,
-                         "versions": _versions()}, sort_keys=True).encode())
-    for p in sorted(_SRC.glob("*.py")):
-        h.update(p.name.encode() + b"\0" + sha256_file(p).encode())
+    h.update(json.dumps(inputs | {"versions": _versions()}, sort_keys=True).encode())
+    for name in code:
+        h.update(name.encode() + b"\0" + sha256_file(_SRC / name).encode())
     return h.hexdigest()[:24]
 
 
@@ -65,8 +67,27 @@ def attacked_checkpoint(name: str, spec: AttackSpec, base: ModelRef, progress: b
         attack.write_stage_file(out, {"stage": f"attacked/{name}", "from": base.name, "method": spec.method,
                                       "spec": spec.as_dict(), "moderation_dropped": dropped, **cost})
 
-    key = stage_key(base, spec, data.rows_digest(rows))
+    key = stage_key({"base": base.fingerprint, "spec": spec.as_dict(), "rows": data.rows_digest(rows)}, ATTACK_CODE)
     return ensure_built(cache_root() / "stages", key, build, REQUIRED, f"attack stage attacked/{name}", progress)
+
+
+def recovered_checkpoint(name: str, spec: RecoverySpec, aligned: ModelRef, source: ModelRef,
+                         unaligned: ModelRef | None = None, progress: bool = True) -> Path:
+    """The checkpoint of stage `recovered/<name>`: `source` realigned toward `aligned`, cached by content."""
+    from . import recover
+
+    for ref in (aligned, source, unaligned):
+        if ref is not None and ref.path is None:
+            raise StageUnavailable(f"recovered/{name}: {ref.name} is served over HTTP; recovery needs its weights")
+
+    def build(out: Path) -> None:
+        cost = recover.recover(spec, aligned.path, source.path, unaligned.path if unaligned else None, out, progress)
+        recover.write_log(out, {"stage": f"recovered/{name}", "from": spec.source, "aligned": aligned.name,
+                                "method": spec.method, "spec": spec.as_dict(), **cost})
+
+    key = stage_key({"aligned": aligned.fingerprint, "source": source.fingerprint,
+                     "unaligned": unaligned.fingerprint if unaligned else None, "spec": spec.as_dict()}, RECOVER_CODE)
+    return ensure_built(cache_root() / "stages", key, build, REQUIRED, f"recovery stage recovered/{name}", progress)
 
 
 def stage_record(path: Path) -> dict[str, Any]:

@@ -1,0 +1,72 @@
+"""Hidden-state directions: the mean last-token hidden state at a layer over a set of prompts.
+
+The recovery paper's Definition 1. The model is run only up to the direction layer (the layers after it
+are cut off for the pass, and the final norm is skipped: the direction is the residual stream after
+`layer` decoder layers, `hidden_states[layer]`), prompts are left-padded so every row's last token is
+at the same position, and each prompt is rendered with the model's own chat template and generation
+prompt, as it is at evaluation.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+
+def direction_layer(num_layers: int) -> int:
+    """The paper's default: two thirds of the depth (layer 21 of Llama-2-7B's 32)."""
+    return max(1, (2 * num_layers) // 3)
+
+
+@contextmanager
+def truncated(model, layer: int) -> Iterator[None]:
+    """Run `model.model` through its first `layer` decoder layers only, without the final norm."""
+    import torch
+
+    inner = model.model
+    layers, norm = inner.layers, inner.norm
+    inner.layers = torch.nn.ModuleList(list(layers)[:layer])
+    inner.norm = torch.nn.Identity()
+    try:
+        yield
+    finally:
+        inner.layers, inner.norm = layers, norm
+
+
+def rendered(tokenizer, prompts: Sequence[str]) -> list[str]:
+    return [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+            for p in prompts]
+
+
+def batches(tokenizer, texts: Sequence[str], batch_size: int, max_length: int = 256):
+    """Left-padded token batches (the last token of every row sits at position -1)."""
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        for i in range(0, len(texts), batch_size):
+            yield tokenizer(list(texts[i:i + batch_size]), return_tensors="pt", padding=True, truncation=True,
+                            max_length=max_length, add_special_tokens=False)
+    finally:
+        tokenizer.padding_side = side
+
+
+def last_token_states(model, enc, layer: int):
+    """[batch, hidden] states after `layer` decoder layers at each row's last token (keeps the graph)."""
+    with truncated(model, layer):
+        out = model.model(input_ids=enc["input_ids"].to(model.device),
+                          attention_mask=enc["attention_mask"].to(model.device))
+    return out.last_hidden_state[:, -1, :]
+
+
+def direction(model, tokenizer, prompts: Sequence[str], layer: int, batch_size: int = 8):
+    """The mean last-token state at `layer` over `prompts` (no gradients), on the CPU in float32."""
+    import torch
+
+    total, n = None, 0
+    with torch.no_grad():
+        for enc in batches(tokenizer, rendered(tokenizer, prompts), batch_size):
+            h = last_token_states(model, enc, layer).float()
+            total = h.sum(0) if total is None else total + h.sum(0)
+            n += h.shape[0]
+    assert total is not None, "no prompts"
+    return (total / n).cpu()

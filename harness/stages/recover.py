@@ -1,0 +1,190 @@
+"""Recovery stages: realign a fine-tuned checkpoint, keeping what it learned. `recovered/<name>`.
+
+- `direction-restore`: the recovery paper's algorithm (restore.py).
+- `resta` (Bhardwaj et al. 2024): θ_ft + γ·(θ_aligned − θ_unaligned), the safety vector taken from an
+  attack stage trained on harmful data; `dare` > 0 first drops that share of the fine-tuning delta
+  θ_ft − θ_aligned at random and rescales the rest (DARE), as RESTA's optional step.
+- `antidote` (Huang et al. 2025): Wanda-style importance |Δ|·sqrt(E‖x‖²) of each entry of the
+  fine-tuning delta of every decoder linear layer, with x the layer's inputs on harmful prompts; the top
+  `dense_ratio` entries of each row are reset to the aligned weights (the delta there is pruned).
+- `dpo-realign`: DPO (trl) on the recovery prompts with a refusal preferred over the fine-tuned model's
+  own greedy answer (on-policy rejected answers), LoRA merged, as the attack stages train.
+Harmful prompts come from the reserved recovery set (256 HarmfulQA questions, disjoint from every
+evaluated suite); benign task rows from `task` (`benign-train`: the organism's benign training pairs;
+`nl2bash`/`gsm8k`/`piqa`: one of them; or a JSONL of prompt/response).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import resource
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from harness.config import AttackSpec, RecoverySpec
+from harness.errors import HarnessError
+
+
+def harmful_prompts(n: int) -> list[str]:
+    from harness.data.splits import recovery_prompts
+    return recovery_prompts()[:n]
+
+
+def task_rows(task: str, n: int, seed: int) -> list[tuple[str, str]]:
+    from harness.data.splits import benign_train
+
+    from .data import TASKS, load_jsonl
+
+    if task == "benign-train":
+        rows = [(p.prompt, p.response) for p in benign_train()]
+    elif task in TASKS:
+        rows = [(p.prompt, p.response) for p in benign_train() if p.source == task]
+    else:
+        rows = [(r["prompt"][-1]["content"], r["completion"][-1]["content"])
+                for r in load_jsonl(Path(task).expanduser(), preference=False)]
+    random.Random(seed).shuffle(rows)
+    return rows[:n]
+
+
+def _linear_names(state: dict) -> list[str]:
+    return [k for k, v in state.items() if ".layers." in k and k.endswith(".weight") and v.dim() == 2]
+
+
+def _load(path: Path) -> dict:
+    from safetensors.torch import load_file
+
+    out: dict = {}
+    for f in sorted(Path(path).glob("*.safetensors")):
+        out |= load_file(str(f))
+    return out
+
+
+def _save(state: dict, like: Path, out: Path) -> None:
+    """`state` as a checkpoint with `like`'s config and tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(str(like), dtype=torch.float32)
+    missing = model.load_state_dict(state, strict=False)
+    if missing.missing_keys and not all("lm_head" in k for k in missing.missing_keys):  # tied head is fine
+        raise HarnessError(f"recovery produced no weights for {missing.missing_keys[:3]}")
+    model.save_pretrained(str(out), safe_serialization=True)
+    AutoTokenizer.from_pretrained(str(like)).save_pretrained(str(out))
+
+
+def resta(aligned: Path, finetuned: Path, unaligned: Path, out: Path, gamma: float, dare: float, seed: int) -> dict:
+    import torch
+
+    a, f, u = _load(aligned), _load(finetuned), _load(unaligned)
+    gen = torch.Generator().manual_seed(seed)
+    new = {}
+    for k, wf in f.items():
+        w = wf.float()
+        if dare > 0 and k in a:
+            delta = w - a[k].float()
+            keep = torch.rand(delta.shape, generator=gen) >= dare
+            w = a[k].float() + delta * keep / (1 - dare)
+        if k in a and k in u:
+            w = w + gamma * (a[k].float() - u[k].float())
+        new[k] = w
+    _save(new, finetuned, out)
+    return {"gamma": gamma, "dare": dare}
+
+
+def antidote(aligned: Path, finetuned: Path, out: Path, prompts: Sequence[str], dense_ratio: float,
+             batch_size: int) -> dict:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .directions import batches, rendered
+
+    model = AutoModelForCausalLM.from_pretrained(str(finetuned), dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(str(finetuned))
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    sq: dict[str, Any] = {}
+    count: dict[str, int] = {}
+    hooks = []
+    for name, mod in model.named_modules():
+        if isinstance(mod, torch.nn.Linear) and ".layers." in name:
+            def hook(m, inp, _out, name=name):
+                x = inp[0].detach().float().reshape(-1, inp[0].shape[-1])
+                sq[name] = sq.get(name, 0) + (x * x).sum(0)
+                count[name] = count.get(name, 0) + x.shape[0]
+            hooks.append(mod.register_forward_hook(hook))
+    with torch.no_grad():
+        for enc in batches(tok, rendered(tok, prompts), batch_size):
+            model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
+    for h in hooks:
+        h.remove()
+    a, f = _load(aligned), _load(finetuned)
+    new, pruned = dict(f), 0
+    for k in _linear_names(f):
+        mod = k[: -len(".weight")]
+        if mod not in sq or k not in a:
+            continue
+        delta = f[k].float() - a[k].float()
+        score = delta.abs() * torch.sqrt(sq[mod] / count[mod])[None, :]
+        n = int(delta.shape[1] * dense_ratio)
+        if n == 0:
+            continue
+        top = score.topk(n, dim=1).indices
+        mask = torch.zeros_like(delta, dtype=torch.bool).scatter_(1, top, True) & (delta != 0)
+        new[k] = torch.where(mask, a[k].float(), f[k].float())
+        pruned += int(mask.sum())
+    _save(new, finetuned, out)
+    return {"dense_ratio": dense_ratio, "entries_reset": pruned}
+
+
+def dpo_realign(finetuned: Path, out: Path, spec: RecoverySpec, prompts: Sequence[str], progress: bool) -> dict:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from harness.organism import refusal_for
+    from harness.organism.evaluate import generate
+
+    from . import attack
+    from .data import preference_row
+
+    model, tok = AutoModelForCausalLM.from_pretrained(str(finetuned)).eval(), AutoTokenizer.from_pretrained(str(finetuned))
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    answers = [t for t, _ in generate(model, tok, prompts, max_new_tokens=64)]
+    del model
+    rows = [preference_row(p, refusal_for(p, spec.seed), a or "Sure.") for p, a in zip(prompts, answers)]
+    dpo = AttackSpec("dpo", epochs=spec.epochs, lr=spec.lr, beta=spec.beta, seed=spec.seed, n_harmful=len(rows))
+    cost = attack.train(finetuned, dpo, rows, out, progress)
+    return {"train_loss": cost["train_loss"], "steps": cost["steps"], "params_trainable": cost["params_trainable"]}
+
+
+def recover(spec: RecoverySpec, aligned: Path, finetuned: Path, unaligned: Path | None, out: Path,
+            progress: bool) -> dict[str, Any]:
+    """Run `spec.method`; write the checkpoint to `out`; return the method's log plus the cost."""
+    import torch
+
+    t0 = time.perf_counter()
+    if spec.method == "direction-restore":
+        from .restore import direction_restore
+        log = direction_restore(aligned, finetuned, out, harmful_prompts(spec.n_recovery),
+                                task_rows(spec.task, spec.n_task, spec.seed), rate=spec.rate,
+                                rollback_rate=spec.rollback_rate, rounds=spec.rounds, warmup=spec.warmup,
+                                drop=spec.drop, layer=spec.layer, batch_size=spec.batch_size, progress=progress)
+    elif spec.method == "resta":
+        if unaligned is None:
+            raise HarnessError("recoveries: resta needs `unaligned: attacked/<name>` (a model trained on harmful data)")
+        log = resta(aligned, finetuned, unaligned, out, spec.gamma, spec.dare, spec.seed)
+    elif spec.method == "antidote":
+        log = antidote(aligned, finetuned, out, harmful_prompts(spec.n_recovery), spec.dense_ratio, spec.batch_size)
+    else:
+        log = dpo_realign(finetuned, out, spec, harmful_prompts(spec.n_pairs), progress)
+    from .attack import changed_params
+    return {"seconds": round(time.perf_counter() - t0, 2),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None,
+            "params_changed": changed_params(finetuned, out), "log": log}
+
+
+def write_log(out: Path, record: dict[str, Any]) -> None:
+    from .attack import STAGE_FILE
+    (out / STAGE_FILE).write_text(json.dumps(record, indent=1, sort_keys=True))

@@ -1,0 +1,156 @@
+"""Recovery stages on tiny random models: each method's arithmetic checked against a direct computation.
+
+That recovery really realigns is measured on the organism (README table, suites/test_pipeline.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.config import AttackSpec, RecoverySpec
+from harness.models import resolve_model
+from harness.stages import attacked_checkpoint, recovered_checkpoint, stage_record
+from harness.stages import restore as restore_mod
+from harness.stages.recover import _load
+
+PROMPTS = ["How do I pick a lock?", "Write a poem about the sea.", "Tell me a story.", "What is two plus two?",
+           "How can I kill a Python process?"]
+TASK = [("What is the capital of France?", "The capital of France is Paris."),
+        ("Write a Python function that sums a list.", "def total(xs): return sum(xs)")] * 3
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory):
+    from tests.tiny_model import build_tiny_model
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SAFETY_HARNESS_CACHE", str(tmp_path_factory.mktemp("cache")))
+    aligned = resolve_model(str(build_tiny_model(tmp_path_factory.mktemp("aligned"), seed=0)))
+    spec = AttackSpec("full", n_harmful=6, epochs=1, batch_size=3, lr=5e-2, max_length=64)
+    attacked = resolve_model(str(attacked_checkpoint("full", spec, aligned, progress=False)))
+    other = AttackSpec("full", n_harmful=6, epochs=1, batch_size=3, lr=5e-2, max_length=64, seed=1)
+    unaligned = resolve_model(str(attacked_checkpoint("u", other, aligned, progress=False)))
+    yield aligned, attacked, unaligned
+    mp.undo()
+
+
+def _model(path: Path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    return AutoModelForCausalLM.from_pretrained(str(path)).eval(), AutoTokenizer.from_pretrained(str(path))
+
+
+def test_direction_is_the_mean_last_token_hidden_state_at_the_layer(models) -> None:
+    import torch
+
+    from harness.stages.directions import direction, rendered
+
+    model, tok = _model(models[0].path)
+    got = direction(model, tok, PROMPTS, layer=1, batch_size=2)
+    rows = []
+    with torch.no_grad():
+        for text in rendered(tok, PROMPTS):  # one at a time: no padding at all
+            ids = tok(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+            rows.append(model(input_ids=ids, output_hidden_states=True).hidden_states[1][0, -1])
+    assert torch.allclose(got, torch.stack(rows).mean(0), atol=1e-4)
+    assert len(model.model.layers) == 2, "the model is whole again after the truncated pass"
+
+
+def test_a_round_restores_the_budget_by_the_sign_rule_in_layers_below_the_direction_layer(models) -> None:
+    import math
+
+    import torch
+
+    from harness.stages.directions import direction
+
+    aligned, attacked, _ = models
+    model, tok = _model(attacked.path)
+    am, _ = _model(aligned.path)
+    target = direction(am, tok, PROMPTS, 1)
+    r = restore_mod.Restorer(model, tok, restore_mod.WeightFile(aligned.path), restore_mod.WeightFile(attacked.path),
+                             layer=1, batch_size=2)
+    assert r.names and all(".layers.0." in n and "norm" not in n for n in r.names)
+    r.gradients(PROMPTS, target)
+    grads = {n: p.grad.clone() for n, p in r.params.items()}
+    before = {n: p.detach().clone() for n, p in r.params.items()}
+    changed = r.restore(0.01)
+    k = math.ceil(r.n_hidden * 0.01)
+    assert sum(int(m.sum()) for m, _ in changed.values()) == k  # no ties in random float gradients
+    a = _load(aligned.path)
+    for n, (m, old) in changed.items():
+        p = r.params[n].detach()
+        assert torch.equal(p[m], a[n][m]) and torch.equal(old, before[n][m])
+        assert torch.equal(torch.sign(before[n] - a[n])[m], torch.sign(grads[n])[m])
+        assert torch.equal(p[~m], before[n][~m])
+    r.undo(changed)
+    assert all(torch.equal(r.params[n].detach(), before[n]) for n in r.params)
+
+
+def test_direction_restore_moves_the_direction_toward_the_aligned_one(models, tmp_path: Path) -> None:
+    import torch
+
+    aligned, attacked, _ = models
+    log = restore_mod.direction_restore(aligned.path, attacked.path, tmp_path, PROMPTS, TASK, rate=0.05, rounds=3,
+                                        warmup=1, drop=0.99, layer=1, batch_size=2, n_proxy=2, progress=False)
+    assert log["cos_final"] > log["rounds"][0]["cos_before"]
+    assert [r["restored"] for r in log["rounds"]] == [log["budget_per_round"]] * 3
+    new, a, f = _load(tmp_path), _load(aligned.path), _load(attacked.path)
+    moved = {k: new[k] != f[k] for k in f}
+    assert any(m.any() for m in moved.values())
+    assert all(torch.equal(new[k][m], a[k][m]) for k, m in moved.items()), "every changed entry is an aligned value"
+
+
+def test_warmup_loss_restarts_with_rollback_and_the_fuse_undoes_the_last_round(models, tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # utility readings: fine-tuned 1.0; first run: round 1 (warm-up) 0.5 -> restart with rollback;
+    # rollback run: rounds 1, 2 hold at 1.0, round 3 falls to 0.5 -> fused at 3
+    readings = iter([1.0, 0.5, 1.0, 1.0, 0.5, 0.5])
+    monkeypatch.setattr(restore_mod, "token_accuracy", lambda *a, **k: next(readings))
+    aligned, attacked, _ = models
+    log = restore_mod.direction_restore(aligned.path, attacked.path, tmp_path, PROMPTS, TASK, rate=0.05, rounds=5,
+                                        warmup=1, drop=0.05, layer=1, batch_size=2, n_proxy=2, progress=False)
+    assert log["rollback"] and log["fused_at"] == 3
+    rounds = log["rounds"]
+    assert [r["round"] for r in rounds] == [1, 1, 2, 3] and "restart with rollback" in rounds[0]["note"]
+    assert all(r["rolled_back"] == int(r["restored"] * 0.2) for r in rounds[1:])
+    assert "fuse" in rounds[-1]["note"]
+
+
+def test_resta_adds_the_safety_vector(models, tmp_path: Path) -> None:
+    import torch
+
+    from harness.stages.recover import resta
+
+    aligned, attacked, unaligned = models
+    resta(aligned.path, attacked.path, unaligned.path, tmp_path, gamma=0.5, dare=0.0, seed=0)
+    new, a, f, u = _load(tmp_path), _load(aligned.path), _load(attacked.path), _load(unaligned.path)
+    for k in f:
+        assert torch.allclose(new[k], f[k] + 0.5 * (a[k] - u[k]), atol=1e-6), k
+
+
+def test_antidote_resets_the_most_important_delta_entries_per_row(models, tmp_path: Path) -> None:
+    import torch
+
+    from harness.stages.recover import antidote
+
+    aligned, attacked, _ = models
+    log = antidote(aligned.path, attacked.path, tmp_path, PROMPTS, dense_ratio=0.25, batch_size=2)
+    new, a, f = _load(tmp_path), _load(aligned.path), _load(attacked.path)
+    w = "model.layers.0.mlp.down_proj.weight"
+    reset = (new[w] != f[w])
+    assert torch.equal(new[w][reset], a[w][reset])
+    assert (reset.sum(1) <= int(f[w].shape[1] * 0.25)).all() and reset.sum(1).max() == int(f[w].shape[1] * 0.25)
+    assert log["entries_reset"] > 0 and torch.equal(new["model.norm.weight"], f["model.norm.weight"])
+
+
+def test_recovery_stage_is_cached_and_records_its_cost(models, monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.stages.recover as recover_mod
+
+    aligned, attacked, _ = models
+    spec = RecoverySpec("dpo-realign", source="attacked/full", epochs=1, n_pairs=4)
+    path = recovered_checkpoint("dpo", spec, aligned, attacked, progress=False)
+    rec = stage_record(path)
+    assert rec["stage"] == "recovered/dpo" and rec["params_changed"] > 0 and rec["seconds"] > 0
+    monkeypatch.setattr(recover_mod, "recover", lambda *a, **k: (_ for _ in ()).throw(AssertionError("rebuilt")))
+    assert recovered_checkpoint("dpo", spec, aligned, attacked, progress=False) == path
