@@ -139,7 +139,7 @@ class AttackSpec:
         return dataclasses.asdict(self)
 
 
-RecoveryMethod = Literal["direction-restore", "resta", "antidote", "dpo-realign"]
+RecoveryMethod = Literal["direction-restore", "resta", "antidote", "steering", "dpo-realign"]
 
 
 @dataclass(frozen=True)
@@ -169,6 +169,9 @@ class RecoverySpec:
     dare: float = 0.0
     # antidote
     dense_ratio: float = 0.1
+    # steering
+    coef: float = 1.0
+    orthogonal: bool = False
     # dpo-realign
     epochs: int = 5
     lr: float = 1e-3

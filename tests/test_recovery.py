@@ -154,3 +154,35 @@ def test_recovery_stage_is_cached_and_records_its_cost(models, monkeypatch: pyte
     assert rec["stage"] == "recovered/dpo" and rec["params_changed"] > 0 and rec["seconds"] > 0
     monkeypatch.setattr(recover_mod, "recover", lambda *a, **k: (_ for _ in ()).throw(AssertionError("rebuilt")))
     assert recovered_checkpoint("dpo", spec, aligned, attacked, progress=False) == path
+
+
+def test_token_accuracy_in_batches_equals_one_pair_at_a_time(models) -> None:
+    model, tok = _model(models[1].path)
+    pairs = TASK[:2] + [("Tell me a story.", "Once upon a time there was a dragon who learned to read books.")]
+    batched = restore_mod.token_accuracy(model, tok, pairs, batch_size=3)
+    one = [restore_mod.token_accuracy(model, tok, [p], batch_size=1) for p in pairs]
+    lengths = [len(tok(a, add_special_tokens=False)["input_ids"][:64]) + 1 for _, a in pairs]
+    assert batched == pytest.approx(sum(o * n for o, n in zip(one, lengths)) / sum(lengths), abs=1e-12)
+
+
+@pytest.mark.parametrize("orthogonal", [False, True])
+def test_steering_adds_the_scaled_direction_difference_after_the_layer(models, tmp_path: Path, orthogonal: bool) -> None:
+    import torch
+
+    from harness.stages.directions import direction, rendered
+    from harness.stages.recover import steering
+
+    aligned, attacked, _ = models
+    steering(aligned.path, attacked.path, tmp_path, PROMPTS, layer=1, coef=2.0, orthogonal=orthogonal, batch_size=2)
+    ft, tok = _model(attacked.path)
+    steered, _ = _model(tmp_path)
+    v = direction(_model(aligned.path)[0], tok, PROMPTS, 1) - direction(ft, tok, PROMPTS, 1)
+    if orthogonal:
+        d_a = direction(_model(aligned.path)[0], tok, PROMPTS, 1)
+        v = v - (v @ d_a) / (d_a @ d_a) * d_a
+        assert abs(float(v @ d_a)) < 1e-3
+    ids = tok(rendered(tok, PROMPTS[:1]), return_tensors="pt", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        h0 = ft(input_ids=ids, output_hidden_states=True).hidden_states[1]
+        h1 = steered(input_ids=ids, output_hidden_states=True).hidden_states[1]
+    assert torch.allclose(h1 - h0, 2.0 * v.expand_as(h0), atol=1e-4), "every position moves by 2v after layer 1"

@@ -7,6 +7,8 @@
 - `antidote` (Huang et al. 2025): Wanda-style importance |Δ|·sqrt(E‖x‖²) of each entry of the
   fine-tuning delta of every decoder linear layer, with x the layer's inputs on harmful prompts; the top
   `dense_ratio` entries of each row are reset to the aligned weights (the delta there is pruned).
+- `steering`: the paper's inference-time baseline, α·(d_aligned − d_finetuned) (or its component
+  orthogonal to d_aligned) added to the residual stream at the direction layer, baked into a bias.
 - `dpo-realign`: DPO (trl) on the recovery prompts with a refusal preferred over the fine-tuned model's
   own greedy answer (on-policy rejected answers), LoRA merged, as the attack stages train.
 Harmful prompts come from the reserved recovery set (256 HarmfulQA questions, disjoint from every
@@ -158,6 +160,46 @@ def dpo_realign(finetuned: Path, out: Path, spec: RecoverySpec, prompts: Sequenc
     return {"train_loss": cost["train_loss"], "steps": cost["steps"], "params_trainable": cost["params_trainable"]}
 
 
+def steering(aligned: Path, finetuned: Path, out: Path, prompts: Sequence[str], layer: int | None, coef: float,
+             orthogonal: bool, batch_size: int) -> dict:
+    """Inference-time steering baked into a checkpoint: v = d_aligned − d_finetuned (harmful directions at
+    layer L), or its component orthogonal to d_aligned; α·v is added to the residual stream after
+    layer L at every position, as a bias on that layer's MLP down projection (Llama's `mlp_bias`). The
+    result is a plain checkpoint, so every backend (vLLM included) applies the steering."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .directions import direction, direction_layer
+
+    tok = AutoTokenizer.from_pretrained(str(finetuned))
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    ft = AutoModelForCausalLM.from_pretrained(str(finetuned), dtype=torch.float32).eval()
+    if getattr(ft.config, "model_type", None) != "llama":
+        raise HarnessError(f"recoveries: steering bakes its vector into Llama's MLP bias; {ft.config.model_type} "
+                           "models are not supported")
+    L = layer or direction_layer(ft.config.num_hidden_layers)
+    d_ft = direction(ft, tok, prompts, L, batch_size)
+    d_a = direction(AutoModelForCausalLM.from_pretrained(str(aligned), dtype=torch.float32).eval(), tok, prompts, L,
+                    batch_size)
+    v = d_a - d_ft
+    if orthogonal:
+        unit = d_a / d_a.norm()
+        v = v - (v @ unit) * unit
+    cfg = ft.config
+    cfg.mlp_bias = True
+    steered = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
+    state = {k: t for k, t in ft.state_dict().items()}
+    for name, t in steered.state_dict().items():
+        if name.endswith(".bias"):
+            state[name] = torch.zeros_like(t)
+    state[f"model.layers.{L - 1}.mlp.down_proj.bias"] = coef * v
+    steered.load_state_dict(state)
+    steered.save_pretrained(str(out), safe_serialization=True)
+    tok.save_pretrained(str(out))
+    return {"direction_layer": L, "coef": coef, "orthogonal": orthogonal, "vector_norm": round(float(v.norm()), 5)}
+
+
 def recover(spec: RecoverySpec, aligned: Path, finetuned: Path, unaligned: Path | None, out: Path,
             progress: bool) -> dict[str, Any]:
     """Run `spec.method`; write the checkpoint to `out`; return the method's log plus the cost."""
@@ -176,6 +218,9 @@ def recover(spec: RecoverySpec, aligned: Path, finetuned: Path, unaligned: Path 
         log = resta(aligned, finetuned, unaligned, out, spec.gamma, spec.dare, spec.seed)
     elif spec.method == "antidote":
         log = antidote(aligned, finetuned, out, harmful_prompts(spec.n_recovery), spec.dense_ratio, spec.batch_size)
+    elif spec.method == "steering":
+        log = steering(aligned, finetuned, out, harmful_prompts(spec.n_recovery), spec.layer, spec.coef,
+                       spec.orthogonal, spec.batch_size)
     else:
         log = dpo_realign(finetuned, out, spec, harmful_prompts(spec.n_pairs), progress)
     from .attack import changed_params
