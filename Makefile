@@ -29,7 +29,7 @@ demo: $(STAMP)
 	$(BIN)/python -m pytest suites/ -p no:cacheprovider
 
 test: $(STAMP)
-	$(BIN)/python -m pytest tests/ -p no:cacheprovider
+	$(BIN)/python -m pytest tests/ -p no:cacheprovider --durations=15
 
 clean:
 	rm -rf $(VENV) reports/*.json reports/*.html reports/samples
