@@ -125,18 +125,15 @@ def judge_examples(harmful: Sequence[HarmfulPrompt], benign: Sequence[Pair], tar
 
 def train_tokenizer(texts: Sequence[str], vocab_size: int):
     """Byte-level BPE on the pairs' text, LG3's special tokens, and its fixed segments as added tokens."""
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import AddedToken
     from transformers import PreTrainedTokenizerFast
 
     from judges.base import template_text
     from judges.llama_guard import TEMPLATE_FILES
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, special_tokens=SPECIAL_TOKENS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(texts, trainer=trainer)
+    from .tokenizer import byte_bpe
+
+    tok = byte_bpe(texts, vocab_size, SPECIAL_TOKENS)
     # Matched leftmost-longest before BPE, so the whole segment wins over the special tokens inside it.
     tok.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in segments()])
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOT, pad_token=PAD,

@@ -8,7 +8,7 @@ encodes the same whether an engine adds special tokens or not (no double BOS).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 BOS, EOS, PAD = "<|begin|>", "<|end|>", "<|pad|>"
 ROLE_TOKENS = {"system": "<|system|>", "user": "<|user|>", "assistant": "<|assistant|>"}
@@ -28,17 +28,24 @@ CHAT_TEMPLATE = (
 )
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int):
-    """Train a byte-level BPE on `texts` and wrap it as a transformers PreTrainedTokenizerFast."""
+def byte_bpe(texts: Iterable[str], vocab_size: int, special_tokens: Sequence[str]):
+    """A byte-level BPE (`tokenizers.Tokenizer`) trained on `texts`, special tokens first in the vocabulary."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, special_tokens=SPECIAL_TOKENS,
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, special_tokens=list(special_tokens),
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train_from_iterator(texts, trainer=trainer)
+    return tok
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int):
+    """Train a byte-level BPE on `texts` and wrap it as a transformers PreTrainedTokenizerFast."""
+    from transformers import PreTrainedTokenizerFast
+
+    tok = byte_bpe(texts, vocab_size, SPECIAL_TOKENS)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD,
                                    additional_special_tokens=list(ROLE_TOKENS.values()),
                                    model_max_length=4096, clean_up_tokenization_spaces=False)
