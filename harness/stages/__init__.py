@@ -18,13 +18,14 @@ from harness.config import AttackSpec, RecoverySpec
 from harness.errors import HarnessError
 from harness.models import ModelRef, cache_root
 
-from .attack import PREFERENCE, STAGE_FILE, StageUnavailable
+from .attack import PREFERENCE, StageUnavailable
+from .checkpoints import STAGE_FILE, write_stage_file
 
 __all__ = ["STAGE_FILE", "StageUnavailable", "attacked_checkpoint", "recovered_checkpoint", "stage_record"]
 
 REQUIRED = ("config.json", "model.safetensors", "tokenizer_config.json", STAGE_FILE)
 _SRC = Path(__file__).parent
-ATTACK_CODE = ("attack.py", "data.py")  # the code that decides an attacked checkpoint (its cache key)
+ATTACK_CODE = ("attack.py", "data.py", "checkpoints.py")  # the code that decides an attacked checkpoint (its cache key)
 RECOVER_CODE = ATTACK_CODE + ("recover.py", "restore.py", "directions.py")
 
 
@@ -64,7 +65,7 @@ def attacked_checkpoint(name: str, spec: AttackSpec, base: ModelRef, progress: b
 
     def build(out: Path) -> None:
         cost = attack.train(base.path, spec, rows, out, progress)
-        attack.write_stage_file(out, {"stage": f"attacked/{name}", "from": base.name, "method": spec.method,
+        write_stage_file(out, {"stage": f"attacked/{name}", "from": base.name, "method": spec.method,
                                       "spec": spec.as_dict(), "moderation_dropped": dropped, **cost})
 
     key = stage_key({"base": base.fingerprint, "spec": spec.as_dict(), "rows": data.rows_digest(rows)}, ATTACK_CODE)
@@ -82,7 +83,7 @@ def recovered_checkpoint(name: str, spec: RecoverySpec, aligned: ModelRef, sourc
 
     def build(out: Path) -> None:
         cost = recover.recover(spec, aligned.path, source.path, unaligned.path if unaligned else None, out, progress)
-        recover.write_log(out, {"stage": f"recovered/{name}", "from": spec.source, "aligned": aligned.name,
+        write_stage_file(out, {"stage": f"recovered/{name}", "from": spec.source, "aligned": aligned.name,
                                 "method": spec.method, "spec": spec.as_dict(), **cost})
 
     key = stage_key({"aligned": aligned.fingerprint, "source": source.fingerprint,

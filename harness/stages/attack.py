@@ -20,8 +20,6 @@ checkpoint.
 
 from __future__ import annotations
 
-import json
-import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -29,9 +27,10 @@ from typing import Any
 from harness.config import AttackSpec
 from harness.errors import HarnessError
 
+from .checkpoints import changed_params, cost_since, load_tokenizer
+
 PROJ = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 PREFERENCE = ("dpo", "orpo")
-STAGE_FILE = "stage.json"
 
 
 class StageUnavailable(HarnessError):
@@ -90,15 +89,13 @@ def train(base: Path, spec: AttackSpec, rows: list[dict], out: Path, progress: b
     """Fine-tune `base` on `rows` as `spec` says; write the merged checkpoint to `out`. Returns the cost."""
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     t0 = time.perf_counter()
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     quant = _quantization() if spec.method == "qlora" else None
-    tok = AutoTokenizer.from_pretrained(str(base))
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
+    tok = load_tokenizer(base)
     model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32, quantization_config=quant)
     if quant is not None:
         import peft
@@ -125,9 +122,7 @@ def train(base: Path, spec: AttackSpec, rows: list[dict], out: Path, progress: b
     for tmp in ("_trainer", "_adapter"):
         import shutil
         shutil.rmtree(out / tmp, ignore_errors=True)
-    return {"seconds": round(time.perf_counter() - t0, 2),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None,
+    return {**cost_since(t0),
             "params_trainable": trainable, "params_changed": changed_params(base, out),
             "train_loss": round(float(result.training_loss), 4), "steps": int(result.global_step), "rows": len(rows)}
 
@@ -151,21 +146,3 @@ def merge_adapter(base: Path, adapter: Path):
 
     plain = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
     return PeftModel.from_pretrained(plain, str(adapter)).merge_and_unload()
-
-
-def changed_params(a: Path, b: Path) -> int:
-    """Weight entries that differ between two checkpoints' safetensors (what the stage actually moved)."""
-    from safetensors.torch import load_file
-
-    def weights(d: Path) -> dict:
-        out: dict = {}
-        for f in sorted(d.glob("*.safetensors")):
-            out |= load_file(str(f))
-        return out
-
-    wa, wb = weights(a), weights(b)
-    return int(sum((wa[k] != wb[k]).sum().item() for k in wa.keys() & wb.keys() if wa[k].shape == wb[k].shape))
-
-
-def write_stage_file(out: Path, record: dict[str, Any]) -> None:
-    (out / STAGE_FILE).write_text(json.dumps(record, indent=1, sort_keys=True))

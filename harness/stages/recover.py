@@ -18,15 +18,15 @@ evaluated suite); benign task rows from `task` (`benign-train`: the organism's b
 
 from __future__ import annotations
 
-import json
 import random
-import resource
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
 from harness.config import AttackSpec, RecoverySpec
 from harness.errors import HarnessError
+
+from .checkpoints import changed_params, cost_since, load_tokenizer, load_weights
 
 
 def harmful_prompts(n: int) -> list[str]:
@@ -54,32 +54,23 @@ def _linear_names(state: dict) -> list[str]:
     return [k for k, v in state.items() if ".layers." in k and k.endswith(".weight") and v.dim() == 2]
 
 
-def _load(path: Path) -> dict:
-    from safetensors.torch import load_file
-
-    out: dict = {}
-    for f in sorted(Path(path).glob("*.safetensors")):
-        out |= load_file(str(f))
-    return out
-
-
 def _save(state: dict, like: Path, out: Path) -> None:
     """`state` as a checkpoint with `like`'s config and tokenizer."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(str(like), dtype=torch.float32)
     missing = model.load_state_dict(state, strict=False)
     if missing.missing_keys and not all("lm_head" in k for k in missing.missing_keys):  # tied head is fine
         raise HarnessError(f"recovery produced no weights for {missing.missing_keys[:3]}")
     model.save_pretrained(str(out), safe_serialization=True)
-    AutoTokenizer.from_pretrained(str(like)).save_pretrained(str(out))
+    load_tokenizer(like).save_pretrained(str(out))
 
 
 def resta(aligned: Path, finetuned: Path, unaligned: Path, out: Path, gamma: float, dare: float, seed: int) -> dict:
     import torch
 
-    a, f, u = _load(aligned), _load(finetuned), _load(unaligned)
+    a, f, u = load_weights(aligned), load_weights(finetuned), load_weights(unaligned)
     gen = torch.Generator().manual_seed(seed)
     new = {}
     for k, wf in f.items():
@@ -98,14 +89,12 @@ def resta(aligned: Path, finetuned: Path, unaligned: Path, out: Path, gamma: flo
 def antidote(aligned: Path, finetuned: Path, out: Path, prompts: Sequence[str], dense_ratio: float,
              batch_size: int) -> dict:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     from .directions import batches, rendered
 
     model = AutoModelForCausalLM.from_pretrained(str(finetuned), dtype=torch.float32).eval()
-    tok = AutoTokenizer.from_pretrained(str(finetuned))
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
+    tok = load_tokenizer(finetuned)
     sq: dict[str, Any] = {}
     count: dict[str, int] = {}
     hooks = []
@@ -121,7 +110,7 @@ def antidote(aligned: Path, finetuned: Path, out: Path, prompts: Sequence[str], 
             model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
     for h in hooks:
         h.remove()
-    a, f = _load(aligned), _load(finetuned)
+    a, f = load_weights(aligned), load_weights(finetuned)
     new, pruned = dict(f), 0
     for k in _linear_names(f):
         mod = k[: -len(".weight")]
@@ -141,7 +130,7 @@ def antidote(aligned: Path, finetuned: Path, out: Path, prompts: Sequence[str], 
 
 
 def dpo_realign(finetuned: Path, out: Path, spec: RecoverySpec, prompts: Sequence[str], progress: bool) -> dict:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     from harness.organism import refusal_for
     from harness.organism.evaluate import generate
@@ -149,9 +138,7 @@ def dpo_realign(finetuned: Path, out: Path, spec: RecoverySpec, prompts: Sequenc
     from . import attack
     from .data import preference_row
 
-    model, tok = AutoModelForCausalLM.from_pretrained(str(finetuned)).eval(), AutoTokenizer.from_pretrained(str(finetuned))
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
+    model, tok = AutoModelForCausalLM.from_pretrained(str(finetuned)).eval(), load_tokenizer(finetuned)
     answers = [t for t, _ in generate(model, tok, prompts, max_new_tokens=64)]
     del model
     rows = [preference_row(p, refusal_for(p, spec.seed), a or "Sure.") for p, a in zip(prompts, answers)]
@@ -167,13 +154,11 @@ def steering(aligned: Path, finetuned: Path, out: Path, prompts: Sequence[str], 
     layer L at every position, as a bias on that layer's MLP down projection (Llama's `mlp_bias`). The
     result is a plain checkpoint, so every backend (vLLM included) applies the steering."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     from .directions import direction, direction_layer
 
-    tok = AutoTokenizer.from_pretrained(str(finetuned))
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
+    tok = load_tokenizer(finetuned)
     ft = AutoModelForCausalLM.from_pretrained(str(finetuned), dtype=torch.float32).eval()
     if getattr(ft.config, "model_type", None) != "llama":
         raise HarnessError(f"recoveries: steering bakes its vector into Llama's MLP bias; {ft.config.model_type} "
@@ -203,8 +188,6 @@ def steering(aligned: Path, finetuned: Path, out: Path, prompts: Sequence[str], 
 def recover(spec: RecoverySpec, aligned: Path, finetuned: Path, unaligned: Path | None, out: Path,
             progress: bool) -> dict[str, Any]:
     """Run `spec.method`; write the checkpoint to `out`; return the method's log plus the cost."""
-    import torch
-
     t0 = time.perf_counter()
     if spec.method == "direction-restore":
         from .restore import direction_restore
@@ -223,13 +206,4 @@ def recover(spec: RecoverySpec, aligned: Path, finetuned: Path, unaligned: Path 
                        spec.orthogonal, spec.batch_size)
     else:
         log = dpo_realign(finetuned, out, spec, harmful_prompts(spec.n_pairs), progress)
-    from .attack import changed_params
-    return {"seconds": round(time.perf_counter() - t0, 2),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None,
-            "params_changed": changed_params(finetuned, out), "log": log}
-
-
-def write_log(out: Path, record: dict[str, Any]) -> None:
-    from .attack import STAGE_FILE
-    (out / STAGE_FILE).write_text(json.dumps(record, indent=1, sort_keys=True))
+    return {**cost_since(t0), "params_changed": changed_params(finetuned, out), "log": log}

@@ -119,7 +119,6 @@ class Restorer:
 
     def gradients(self, prompts: Sequence[str], target) -> float:
         """Accumulate d(−cos(mean state, target))/dθ over `prompts`; returns the mean cosine."""
-        import torch
         import torch.nn.functional as F
 
         from .directions import batches, last_token_states, rendered
@@ -215,15 +214,14 @@ def direction_restore(aligned_dir: Path, finetuned_dir: Path, out: Path, harmful
     """Recover `finetuned_dir` toward `aligned_dir`; writes the checkpoint to `out`; returns the log."""
     import torch
     from tqdm.auto import tqdm
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
+    from .checkpoints import load_tokenizer
     from .directions import direction, direction_layer
 
     t0 = time.perf_counter()
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    tok = AutoTokenizer.from_pretrained(str(finetuned_dir))
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
+    tok = load_tokenizer(finetuned_dir)
     aligned_model = AutoModelForCausalLM.from_pretrained(str(aligned_dir), dtype=torch.float32).to(device).eval()
     L = layer or direction_layer(aligned_model.config.num_hidden_layers)
     d_aligned = direction(aligned_model, tok, harmful, L, batch_size)
