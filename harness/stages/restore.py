@@ -159,6 +159,8 @@ class Restorer:
                 m = cand & (p.grad.abs() >= thr.to(p.device))
                 if m.any():
                     changed[n] = (m, p.detach()[m].clone())
+                    # read again rather than kept from the scoring loop: holding every aligned tensor of
+                    # the layers below L would cost the accelerator another copy of them
                     p[m] = self.aligned.get(n).to(p.device, p.dtype)[m]
         return changed
 
