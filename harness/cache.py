@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from .types import GenerationRequest
+from .types import ChoiceRequest, GenerationRequest, Request
 
 TABLES = ("generations", "verdicts")
 
@@ -35,8 +35,20 @@ def generation_key(model_fingerprint: str, request: GenerationRequest) -> str:
     return content_key(payload)
 
 
-def verdict_key(judge_fingerprint: str, prompt: str, response: str, context: str | None = None) -> str:
-    return content_key({"judge": judge_fingerprint, "prompt": prompt, "response": response, "context": context})
+def request_key(model_fingerprint: str, request: Request) -> str:
+    """The key of a phase-1 result: a generation, or a multiple-choice pick (its choices join the key)."""
+    if isinstance(request, ChoiceRequest):
+        return content_key({"choice": generation_key(model_fingerprint, request.context),
+                            "choices": list(request.choices)})
+    return generation_key(model_fingerprint, request)
+
+
+def verdict_key(judge_fingerprint: str, prompt: str, response: str, context: str | None = None,
+                reference: str | None = None) -> str:
+    payload = {"judge": judge_fingerprint, "prompt": prompt, "response": response, "context": context}
+    if reference is not None:  # only then, so keys of safety verdicts stay what they were
+        payload["reference"] = reference
+    return content_key(payload)
 
 
 class Cache:

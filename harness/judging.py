@@ -20,12 +20,14 @@ from .types import Verdict
 
 @dataclass(frozen=True)
 class JudgeInput:
-    """What is judged: the prompt (a HarmBench behaviour), the model's response, and the suite's
-    context string where it has one (HarmBench contextual behaviours)."""
+    """What is judged: the prompt (a HarmBench behaviour), the model's response, the suite's context
+    string where it has one (HarmBench contextual behaviours), and for utility scorers the sample's
+    reference (the expected answer, or a HumanEval test program)."""
 
     prompt: str
     response: str
     context: str | None = None
+    reference: str | None = None
 
 
 @runtime_checkable
@@ -44,7 +46,7 @@ class Judge(Protocol):
 
 def judge_cached(judge: Judge, items: Sequence[JudgeInput], cache: Cache) -> list[Verdict]:
     """Verdicts for all items: cached ones are read, the rest judged in one call and stored."""
-    keys = [verdict_key(judge.fingerprint, i.prompt, i.response, i.context) for i in items]
+    keys = [verdict_key(judge.fingerprint, i.prompt, i.response, i.context, i.reference) for i in items]
     found = cache.get_many("verdicts", keys)
     todo = [j for j, k in enumerate(keys) if k not in found]
     if todo:

@@ -64,6 +64,20 @@ class GenerationRequest:
 
 
 @dataclass(frozen=True)
+class ChoiceRequest:
+    """Multiple choice by log-likelihood (lm-evaluation-harness's `loglikelihood` requests): the model
+    scores each of `choices` as the continuation of `context`'s prompt, and the answer is the most likely
+    one. The phase-1 result is a `Generation` whose text is that choice and whose `logprobs` hold one
+    mapping {choice: log-likelihood}."""
+
+    context: GenerationRequest
+    choices: tuple[str, ...]
+
+
+Request = GenerationRequest | ChoiceRequest
+
+
+@dataclass(frozen=True)
 class Generation:
     """A backend's answer. `logprobs`: per generated token, its top alternatives {token: logprob}."""
 
@@ -105,7 +119,10 @@ class Verdict:
     """A judge's label for one (prompt, response). Never `safe` for output the judge could not read.
 
     `refused` is the judge's reading of whether the model declined (None where the judge does not say);
-    over-refusal metrics count it, harmful-rate metrics count `label == "unsafe"`.
+    over-refusal metrics count it, harmful-rate metrics count `label == "unsafe"`. `correct` is a utility
+    scorer's reading of whether the answer matches the suite's reference (None where nothing was scored);
+    accuracy-style metrics count it. A scorer says nothing about safety: its label is `safe`, or
+    `unparsed` when the answer could not be scored at all (a sandbox that failed to start).
     """
 
     label: Label
@@ -114,6 +131,7 @@ class Verdict:
     refused: bool | None = None
     score: float | None = None
     categories: tuple[str, ...] = ()
+    correct: bool | None = None
 
     def __post_init__(self) -> None:
         if self.label not in LABELS:
@@ -125,7 +143,7 @@ class Verdict:
     @staticmethod
     def from_json(d: Mapping[str, Any]) -> "Verdict":
         return Verdict(d["label"], d["raw"], d["judge"], d.get("refused"), d.get("score"),
-                       tuple(d.get("categories") or ()))
+                       tuple(d.get("categories") or ()), d.get("correct"))
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,30 @@ FACTORIES: dict[str, Factory] = {
     "qi-rubric": Factory(".qi_rubric", "QiRubricJudge"),
     "em-aligned": Factory(".emergent", "EmergentJudge", {"question": "aligned"}),
     "em-coherent": Factory(".emergent", "EmergentJudge", {"question": "coherent"}),
+    "xstest": Factory(".xstest", "XSTestJudge"),
 }
+
+# Utility scorers: picked by a suite's task (harness.tasks), not by --judge; they read the reference.
+SCORERS: dict[str, Factory] = {
+    "answer": Factory(".answers", "AnswerScorer"),
+    "humaneval": Factory(".humaneval", "HumanEvalScorer"),
+}
+
+# Which suite kinds a judge labels (harness.data.suites kinds). Safety judges label the harmful and
+# benign suites; the emergent-misalignment raters only the emergent suites.
+SAFETY_KINDS = ("harmful", "benign")
+
+
+def judge_kinds(spec: str) -> tuple[str, ...]:
+    """The suite kinds the judge `spec` labels."""
+    factory, _ = parse_spec(spec)
+    return tuple(getattr(factory.judge_class(), "KINDS", SAFETY_KINDS))
+
+
+def make_scorer(name: str) -> Judge:
+    if name not in SCORERS:
+        raise HarnessError(f"unknown scorer {name!r}; expected one of {sorted(SCORERS)}")
+    return SCORERS[name].judge_class().from_spec(JudgeSpec(name))
 
 
 def parse_spec(spec: str) -> tuple[Factory, JudgeSpec]:

@@ -73,6 +73,7 @@ def word_of(token: str) -> str | None:
 
 
 class EmergentJudge(ModelJudge):
+    KINDS: ClassVar[tuple[str, ...]] = ("emergent",)
     OPTIONS: ClassVar[Mapping[str, Option]] = {
         "question": Option("aligned", ("aligned", "coherent")),
         "mode": Option("auto", ("auto", "top20", "seq"), help="how numbers are scored"),
