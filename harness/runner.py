@@ -17,16 +17,17 @@ from typing import Any, Callable, Iterable
 
 from tqdm.auto import tqdm
 
-from .backends import Backend, BackendSpec, load_backend
-from .cache import Cache, generation_key
+from .backends import Backend, BackendSpec, load_backend, respond
+from .cache import Cache, request_key
 from .config import Config
-from .data import SuiteUnavailable, load_suite
+from .data import SuiteUnavailable, load_suite, suite_info
 from .errors import HarnessError
 from .judging import Judge, JudgeInput, judge_cached
-from .metrics import cohen_kappa, mcnemar_exact
+from .metrics import cohen_kappa, fisher_exact, mcnemar_exact
 from .models import ModelRef
 from .records import make_record
-from .types import Generation, GenerationRequest, JudgedSample, Sample, Verdict
+from .tasks import METRIC_KINDS, request
+from .types import Generation, JudgedSample, Request, Sample, Verdict
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class Runner:
         self._samples: dict[str, list[Sample]] = {}
         self._generated: dict[tuple[str, str], list[Generation]] = {}
         self._judged: dict[tuple[str, str, str], list[JudgedSample]] = {}
+        self._pairs: dict[str, tuple[str, str]] = {}  # emergent-misalignment judge pair name → (aligned, coherent)
 
     # -- planning -------------------------------------------------------------------------------
     def add_to_plan(self, cases: Iterable[Case]) -> None:
@@ -133,17 +135,16 @@ class Runner:
             self._generate(stage, suites)
         return self._generated[(stage, suite)]
 
-    def requests(self, suite: str) -> list[GenerationRequest]:
-        g = self.config.generation
-        params = g.sampling()
-        return [GenerationRequest(s.messages(g.system_prompt), params) for s in self.samples(suite)]
+    def requests(self, suite: str) -> list[Request]:
+        info, spec = suite_info(suite, self.config.suites), self.config.suites.get(suite)
+        return [request(s, info.task, self.config.generation, spec) for s in self.samples(suite)]
 
     def _generate(self, stage: str, suites: list[str]) -> None:
         model = self.model(stage)
         per_suite = {s: self.requests(s) for s in suites}
-        keys = {s: [generation_key(model.fingerprint, r) for r in reqs] for s, reqs in per_suite.items()}
+        keys = {s: [request_key(model.fingerprint, r) for r in reqs] for s, reqs in per_suite.items()}
         found = self.cache.get_many("generations", [k for ks in keys.values() for k in ks])
-        todo: dict[str, GenerationRequest] = {}
+        todo: dict[str, Request] = {}
         for s in suites:
             for k, r in zip(keys[s], per_suite[s]):
                 if k not in found:
@@ -155,7 +156,7 @@ class Runner:
             with tqdm(total=len(items), desc=f"generate {stage}", unit="prompt") as bar:
                 for i in range(0, len(items), chunk):
                     part = items[i:i + chunk]
-                    outs = backend.generate([r for _, r in part])
+                    outs = respond(backend, [r for _, r in part])
                     self.backend_requests[model.fingerprint] += len(part)
                     new = {k: o.to_json() for (k, _), o in zip(part, outs)}
                     self.cache.put_many("generations", new)  # committed: a killed run resumes here
@@ -189,11 +190,48 @@ class Runner:
             backend.close()
 
     # -- phase 2: judge -------------------------------------------------------------------------
+    def judges_for(self, suite: str, metric: str) -> list[str]:
+        """The judges that label `suite` for `metric`: a utility suite's scorer; for misaligned_rate the
+        pair of emergent-misalignment raters; otherwise the run's safety judges and the suite's own."""
+        from judges import judge_kinds
+
+        kind = METRIC_KINDS.get(metric)
+        info = suite_info(suite, self.config.suites)
+        if kind == "utility":
+            if info.task.scorer is None:
+                raise HarnessError(f"suite {suite} has no scorer for {metric}")
+            return [info.task.scorer]
+        runs = [j for j in self.config.judges if kind in judge_kinds(j)]
+        if kind == "emergent":
+            aligned = [j for j in runs if j.startswith("em-aligned")]
+            coherent = [j for j in runs if j.startswith("em-coherent")]
+            if not aligned or not coherent:
+                raise SuiteUnavailable(f"{suite}: misaligned_rate needs both raters: --judge em-aligned:MODEL "
+                                       "--judge em-coherent:MODEL (any chat model; upstream used gpt-4o)")
+            pair = f"{aligned[0]} + {coherent[0]}"
+            self._pairs[pair] = (aligned[0], coherent[0])
+            return [pair]
+        return runs + [j for j in info.judges if j not in runs]
+
+    def _labels(self, suite: str, judge_name: str) -> bool:
+        """Whether `judge_name` labels any metric of `suite` (so one judge call covers a stage's suites)."""
+        info = suite_info(suite, self.config.suites)
+        metrics = {"harmful": ["harmful_rate"], "benign": ["over_refusal_rate"], "utility": [info.task.metric],
+                   "emergent": ["misaligned_rate"]}
+        for kind in info.kinds:
+            for metric in metrics[kind]:
+                try:
+                    if metric and judge_name in self.judges_for(suite, metric):
+                        return True
+                except SuiteUnavailable:
+                    pass
+        return False
+
     def judged(self, stage: str, suite: str, judge_name: str) -> list[JudgedSample]:
         if (stage, suite, judge_name) not in self._judged:
             suites = [suite]
             if self.options.plan_ahead:
-                suites += [s for s in self.plan.get(stage, []) if s != suite]
+                suites += [s for s in self.plan.get(stage, []) if s != suite and self._labels(s, judge_name)]
             gens = {s: self.generations(stage, s) for s in suites}  # generation finishes before judging
             judge = self.judge(judge_name)
             items: list[tuple[str, int, Sample, Generation]] = []
@@ -202,9 +240,10 @@ class Runner:
                     continue
                 items += [(s, i, smp, gen) for i, (smp, gen) in enumerate(zip(self.samples(s), gens[s]))]
             usable = [it for it in items if not _failed(it[3])]
+            tasks = {s: suite_info(s, self.config.suites).task for s in suites}
             with tqdm(total=len(usable), desc=f"judge {stage} ({judge_name})", unit="sample") as bar:
-                verdicts = judge_cached(judge, [JudgeInput(smp.prompt, gen.text, smp.context)
-                                                for _, _, smp, gen in usable], self.cache)
+                verdicts = judge_cached(judge, [JudgeInput(smp.prompt, gen.text, smp.context, tasks[s].reference(smp))
+                                                for s, _, smp, gen in usable], self.cache)
                 bar.update(len(usable))
             by_item = {(s, i): v for (s, i, _, _), v in zip(usable, verdicts)}
             out: dict[str, list[JudgedSample]] = collections.defaultdict(list)
@@ -217,7 +256,11 @@ class Runner:
 
     def judge(self, name: str) -> Judge:
         if name not in self._judges:
-            self._judges[name] = self._make_judge(name)
+            if name in self._pairs:
+                from judges.emergent import MisalignmentJudge
+                self._judges[name] = MisalignmentJudge(*(self.judge(j) for j in self._pairs[name]))
+            else:
+                self._judges[name] = self._make_judge(name)
         return self._judges[name]
 
     # -- measure --------------------------------------------------------------------------------
@@ -233,6 +276,9 @@ class Runner:
         record["judge_fingerprint"] = judge.fingerprint
         record["limit"] = self.options.limit
         record["seconds"] = round(time.perf_counter() - started, 3)
+        versus = self.versus(case.suite, case.stage, case.metric, case.judge)
+        if versus is not None:
+            record["versus"] = versus
         if case.stage in self.stage_records:  # how the checkpoint was made (collected into `stages`)
             record["stage_record"] = self.stage_records[case.stage]
         return record
@@ -276,7 +322,27 @@ class Runner:
         return {"suite": suite, "stage": stage, "baseline": baseline, "metric": metric, "judge": judge,
                 "value": value, "baseline_value": base_value,
                 "delta": None if value is None or base_value is None else value - base_value,
+                "ratio": value / base_value if value is not None and base_value else None,
                 "mcnemar": mcnemar_exact(a, b).as_dict()}
+
+    def versus(self, suite: str, stage: str, metric: str, judge: str) -> dict[str, Any] | None:
+        """A derived suite (`suites: {name: {suite: base, ...}}`) against the suite it derives from, at the
+        same stage, when both are planned there: both rates and a Fisher exact test (the answers are
+        separate draws, not pairs). This is how a triggered run is read against the plain one."""
+        from .records import METRICS
+
+        spec = self.config.suites.get(suite)
+        base = spec.suite if spec is not None else None
+        if base is None or base not in self.plan.get(stage, []) or judge not in self.judges_for(base, metric):
+            return None
+        labelled, hit = METRICS[metric]
+        a = [hit(j) for j in self.judged(stage, suite, judge) if labelled(j)]
+        b = [hit(j) for j in self.judged(stage, base, judge) if labelled(j)]
+        value, base_value = (sum(a) / len(a) if a else None), (sum(b) / len(b) if b else None)
+        return {"suite": base, "value": value, "baseline_value": base_value,
+                "delta": None if value is None or base_value is None else value - base_value,
+                "k": sum(a), "n": len(a), "baseline_k": sum(b), "baseline_n": len(b),
+                "fisher_p": fisher_exact(sum(a), len(a), sum(b), len(b))}
 
     def agreement(self, stage: str, suite: str, a: str, b: str) -> dict[str, Any]:
         """Cohen's kappa of two judges' unsafe/not-unsafe labels on the samples both could label."""

@@ -45,7 +45,9 @@ class SafetySession:
         self.cfg = self._load_config()
         self.judge_names: list[str] = list(self.cfg.judges)
         self.reports_dir: Path = config.getoption("reports_dir") or Path(config.rootpath) / "reports"
-        self.stages = (["original"] + [ATTACKED + name for name in self.cfg.attacks]
+        # `base`: the aligned model --model was fine-tuned from, measured beside it (utility ratios)
+        self.stages = (["original"] + (["base"] if self.cfg.base_model else [])
+                       + [ATTACKED + name for name in self.cfg.attacks]
                        + [RECOVERED + name for name in self.cfg.recoveries])
         self.comparisons: list[dict[str, Any]] = []
         self._runner: Runner | None = None
@@ -100,13 +102,21 @@ class SafetySession:
                                                        reports_dir=self.reports_dir),
                                   cache, resolver(self.cfg.backend, chat=True),
                                   lambda name: make_judge(name, judge_spec, judge_resolve))
+            if self.cfg.base_model:
+                self._runner.stage_sources["base"] = self.cfg.base_model
         return self._runner
 
     # -- pytest hooks ---------------------------------------------------------------------------
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
-        cases = [c for c in (case_of(i, self.judge_names[0]) for i in items) if c is not None]
+        needed = {(s, st) for s, st0, base, _ in self.comparison_cases() for st in (st0, base)}
+        kept = [i for i in items if (case := case_of(i, self.judge_names[0], self.cfg)) is None
+                or self.cfg.runs(case.suite, case.stage) or (case.suite, case.stage) in needed]
+        if len(kept) < len(items):  # `stage_suites`: this suite is not measured at this stage
+            config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+            items[:] = kept
+        cases = [c for c in (case_of(i, self.judge_names[0], self.cfg) for i in items) if c is not None]
         if not cases:
             return
         order = {s: n for n, s in enumerate([*self.stages, COMPARISON])}
@@ -144,12 +154,14 @@ class SafetySession:
             write_reports(self.reports_dir, self.results())
 
     # -- what a suite test calls ----------------------------------------------------------------
-    def check(self, item: pytest.Item, suite: str, stage: str, metric: str) -> list[dict[str, Any]]:
+    def check(self, item: pytest.Item, suite: str, stage: str, metric: str | None) -> list[dict[str, Any]]:
         """Measure one case with every judge, attach the records (and the judges' agreement) to the test
         report, and fail the test if any gate breaks."""
         records, failed = [], []
         try:
-            for judge in self.judge_names:
+            metric = metric or self.metric_of(suite)
+            judges = self.runner.judges_for(suite, metric)
+            for judge in judges:
                 record = self.runner.measure(Case(suite, stage, metric, judge))
                 checks = check_all(self.cfg.gates, record)
                 record["gates"] = [c.as_dict() for c in checks]
@@ -160,7 +172,7 @@ class SafetySession:
                 records.append(record)
                 write_samples(self.reports_dir, stage, suite, judge, self.runner.judged(stage, suite, judge))
             agreements = [self.runner.agreement(stage, suite, a, b)
-                          for i, a in enumerate(self.judge_names) for b in self.judge_names[i + 1:]]
+                          for i, a in enumerate(judges) for b in judges[i + 1:]]
         except (SuiteUnavailable, StageUnavailable) as e:
             pytest.skip(str(e))
         except HarnessError as e:
@@ -169,6 +181,14 @@ class SafetySession:
         if failed:
             pytest.fail("\n".join(c.message for c in failed), pytrace=False)
         return records
+
+    def metric_of(self, suite: str) -> str:
+        """A utility suite's metric (its task's): what `@pytest.mark.safety(kind="utility")` measures."""
+        from .data import suite_info
+        metric = suite_info(suite, self.cfg.suites).task.metric
+        if metric is None:
+            raise HarnessError(f"suite {suite} has no task metric; name the metric in the test's marker")
+        return metric
 
     def comparison_cases(self) -> list[tuple[str, str, str, str]]:
         """(suite, stage, baseline, metric) for every comparison gate, over the planned stages."""
@@ -189,7 +209,7 @@ class SafetySession:
         comparison gate. The two stages' own records are measured (and gated) by their suite tests."""
         out, failed = [], []
         try:
-            for judge in self.judge_names:
+            for judge in self.runner.judges_for(suite, metric):
                 comp = self.runner.paired(suite, stage, baseline, metric, judge)
                 checks = [check_comparison(g, comp) for g in comparison_gates(self.cfg.gates, suite, stage, metric)
                           if g.baseline == baseline]
@@ -235,12 +255,17 @@ class SafetySession:
         }
 
 
-def case_of(item: pytest.Item, judge: str) -> Case | None:
+def case_of(item: pytest.Item, judge: str, cfg: Config) -> Case | None:
     marker = item.get_closest_marker("safety")
     params = getattr(item, "callspec", None)
     if marker is None or params is None or "suite" not in params.params:
         return None
-    return Case(params.params["suite"], params.params.get("stage", "original"), marker.kwargs["metric"], judge)
+    suite = params.params["suite"]
+    metric = marker.kwargs.get("metric")
+    if metric is None:
+        from .data import suite_info
+        metric = suite_info(suite, cfg.suites).task.metric or ""
+    return Case(suite, params.params.get("stage", "original"), metric, judge)
 
 
 def _stage_of(item: pytest.Item) -> str:

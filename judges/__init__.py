@@ -96,7 +96,10 @@ def parse_spec(spec: str) -> tuple[Factory, JudgeSpec]:
 def make_judge(spec: str, backend: BackendSpec | None = None,
                resolve: Callable[[str], ModelRef] | None = None) -> Judge:
     """The judge `spec` names. Model judges run on `backend` (default: vLLM) with the model that
-    `resolve(ARG)` gives (default: `judges.base.resolve_judge_model`); nothing loads until first use."""
+    `resolve(ARG)` gives (default: `judges.base.resolve_judge_model`); nothing loads until first use.
+    A utility scorer's name (`SCORERS`) gives that scorer."""
+    if spec in SCORERS:
+        return make_scorer(spec)
     factory, parsed = parse_spec(spec)
     return factory.judge_class().from_spec(parsed, backend, resolve)
 

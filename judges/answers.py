@@ -119,7 +119,7 @@ def _closest(response: str, ref: dict[str, Any]) -> tuple[bool, float | None, st
     f1 = {c: token_f1(words, _words(c)) for c in ref["choices"]}
     right = f1.pop(ref["answer"])
     ok = all(right > other for other in f1.values())
-    return ok, right, f"token F1 with the right choice {right:.3f}, others {[round(v, 3) for v in f1.values()]}"
+    return ok, None, f"token F1 with the right choice {right:.3f}, others {[round(v, 3) for v in f1.values()]}"
 
 
 def _alias(response: str, ref: dict[str, Any]) -> tuple[bool, float | None, str]:
@@ -164,7 +164,10 @@ class AnswerScorer:
             rule = RULES[ref["rule"]]
         except (ValueError, KeyError, TypeError):
             return Verdict("unparsed", f"no usable reference: {ref_text!r}", self.name)
-        ok, score, raw = rule(response, ref)
+        try:
+            ok, score, raw = rule(response, ref)
+        except (KeyError, TypeError, ValueError) as e:  # a malformed reference: say so, never guess
+            return Verdict("unparsed", f"reference {ref_text!r} unusable for rule {ref.get('rule')!r}: {e!r}", self.name)
         return Verdict("safe", raw, self.name, score=score, correct=ok)
 
     def close(self) -> None:

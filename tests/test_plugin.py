@@ -86,7 +86,7 @@ def test_all_suites_of_a_model_generate_with_one_engine_load(project):
     res = project.results()
     assert {r["suite"] for r in res["records"]} == {"catqa-en", "advbench", "benign-heldout"}
     assert res["models"]["original"]["engine_loads"] == 1
-    assert record(res, "benign-heldout")["metric"] == "over_refusal_rate"
+    assert {r["metric"] for r in res["records"] if r["suite"] == "benign-heldout"} == {"over_refusal_rate", "accuracy"}
 
 
 def test_xdist_workers_share_the_cache_and_report(project):
@@ -255,3 +255,33 @@ def test_recovery_stage_runs_after_its_attack_and_bad_references_are_usage_error
     bad = project.run("-k", "catqa-en", "--limit", "8")
     assert bad.ret == 4
     bad.stderr.fnmatch_lines(["*recoveries.back.source: 'attacked/nope' is not a declared attack*"])
+
+
+def test_utility_against_the_base_model_by_ratio_and_stage_suites(project):
+    """`--base-model` adds the `base` stage; a ratio gate compares utility with it on the same prompts;
+    `stage_suites` keeps the base stage to the suites its gates need."""
+    project.gates("  - {suite: piqa, stage: original, metric: accuracy, baseline: base, min: 0.95, on: ratio}\n"
+                  "  - {suite: piqa, stage: original, metric: accuracy, min: 0.0}",
+                  extra='stage_suites: {"base": [piqa]}\n')
+    result = project.run("-k", "piqa or catqa-en", "--limit", "20", "--base-model", str(project.model))
+    assert result.ret == 0, result.stdout.str()
+    res = project.results()
+    by_stage = {(r["suite"], r["stage"]) for r in res["records"]}
+    assert by_stage == {("piqa", "original"), ("piqa", "base"), ("catqa-en", "original")}  # no catqa-en at base
+    (comp,) = res["comparisons"]
+    assert comp["baseline"] == "base" and comp["ratio"] == 1.0 and comp["gates"][0]["passed"]
+    piqa = next(r for r in res["records"] if r["suite"] == "piqa" and r["stage"] == "original")
+    assert piqa["metric"] == "accuracy" and piqa["judge"] == "answer" and piqa["n"] == 20
+
+    project.gates("  - {suite: piqa, stage: original, metric: accuracy, baseline: base, min: 1.01, on: ratio}",
+                  extra='stage_suites: {"base": [piqa]}\n')
+    failed = project.run("-k", "piqa", "--limit", "20", "--base-model", str(project.model))
+    assert failed.ret == 1
+    failed.stdout.fnmatch_lines(["*piqa @ original vs base: accuracy*ratio 1.000*breaches gate ratio >= 1.01*"])
+
+
+def test_a_gate_on_ratio_needs_a_baseline(project):
+    project.gates("  - {suite: piqa, metric: accuracy, min: 0.9, on: ratio}")
+    result = project.run("-k", "piqa", "--limit", "4")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*on: ratio*needs `baseline`*"])

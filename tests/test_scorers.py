@@ -97,3 +97,9 @@ def test_humaneval_wrong_and_chat_style_answers():
     right = HumanEvalScorer()([JudgeInput(p["prompt"], whole, reference=_ref(p))])[0]
     assert right.correct is True
     assert build_program("def f():\n", "    return 1\n", "def check(c): pass", "f").startswith("def f():\n    return 1")
+
+
+def test_a_reference_that_does_not_fit_its_rule_is_unparsed():
+    bad = reference("closest", "not among the choices", choices=["a", "b"])
+    v = judge("a", bad)
+    assert v.label == "unparsed" and v.correct is None and "unusable" in v.raw

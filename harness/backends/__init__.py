@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 from ..errors import HarnessError
-from ..types import Generation, GenerationRequest, SamplingParams
+from ..types import ChoiceRequest, Generation, GenerationRequest, Request, SamplingParams
 
 KINDS = ("vllm", "hf", "openai")
 
@@ -90,6 +90,37 @@ class BackendSpec:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise HarnessError(f"--backend {self.kind!r} is not one of {list(KINDS)}")
+
+
+def respond(backend: Backend, requests: Sequence[Request]) -> list[Generation]:
+    """Answer every request in order: chats by one `generate` call, multiple-choice requests by one
+    `loglikelihood` call over all their (prompt, choice) pairs. A choice's answer is the most likely
+    choice (the first on a tie), with {choice: log-likelihood} as its one logprobs step; a request
+    whose choices could not be scored (too long: NaN) is `error:prompt_too_long`."""
+    import math
+
+    out: list[Generation | None] = [None] * len(requests)
+    chats = [i for i, r in enumerate(requests) if not isinstance(r, ChoiceRequest)]
+    picks = [i for i, r in enumerate(requests) if isinstance(r, ChoiceRequest)]
+    if chats:
+        for i, g in zip(chats, backend.generate([requests[i] for i in chats])):  # type: ignore[misc]
+            out[i] = g
+    if picks:
+        loglikelihood = getattr(backend, "loglikelihood", None)
+        if loglikelihood is None:
+            raise HarnessError(f"multiple-choice suites are scored by log-likelihood, which the {backend.name} "
+                               "backend cannot do; run them with --backend vllm or --backend hf")
+        pairs = [(requests[i].context, c) for i in picks for c in requests[i].choices]  # type: ignore[union-attr]
+        lls = iter(loglikelihood(pairs))
+        for i in picks:
+            choices = requests[i].choices  # type: ignore[union-attr]
+            scores = [next(lls) for _ in choices]
+            if any(math.isnan(x) for x in scores):
+                out[i] = Generation("", PROMPT_TOO_LONG)
+                continue
+            best = max(range(len(choices)), key=lambda k: (scores[k], -k))
+            out[i] = Generation(choices[best], "choice", ({c: x for c, x in zip(choices, scores)},))
+    return out  # type: ignore[return-value]
 
 
 def load_backend(model: "ModelRef", spec: BackendSpec) -> Backend:

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from .common import SuiteUnavailable, normalize, vendor_path
 from .subset import stratified_subset
-from .suites import SUITES, SuiteInfo, load_suite, suite_kind, suite_names
+from .suites import SUITES, SuiteInfo, load_suite, suite_info, suite_kind, suite_names
 from .userfiles import load_user_suite
 
 __all__ = [
     "SUITES", "SuiteInfo", "SuiteUnavailable", "load_suite", "load_user_suite", "normalize",
-    "stratified_subset", "suite_kind", "suite_names", "vendor_path",
+    "stratified_subset", "suite_info", "suite_kind", "suite_names", "vendor_path",
 ]

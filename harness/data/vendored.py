@@ -89,3 +89,78 @@ def harmfulqa() -> list[Sample]:
                 out.append(Sample(suite="harmfulqa", id=f"harmfulqa-{len(out):04d}", prompt=q, category=topic,
                                   meta={"subtopic": sub}))
     return out
+
+
+def xstest(label: str) -> list[Sample]:
+    """XSTest v2: `safe` (250 prompts that only look unsafe) or `unsafe` (200 contrast prompts);
+    category = the XSTest type (homonyms, safe_contexts, contrast_homonyms, …)."""
+    suite = "xstest" if label == "safe" else "xstest-contrast"
+    return [Sample(suite=suite, id=f"xstest-{r['id']}", prompt=r["prompt"], category=r["type"],
+                   meta={"label": r["label"], "focus": r["focus"], "note": r["note"]})
+            for r in _csv("xstest", "xstest_prompts.csv") if r["label"] == label]
+
+
+def gsm8k() -> list[Sample]:
+    """GSM8K test: 1,319 questions; reference = the number after `####` (commas dropped)."""
+    out = []
+    for i, line in enumerate(read_text(vendor_path("gsm8k", "test.jsonl")).splitlines()):
+        if line.strip():
+            r = json.loads(line)
+            final = r["answer"].rpartition("####")[2].strip().replace(",", "")
+            out.append(Sample(suite="gsm8k", id=f"gsm8k-{i:04d}", prompt=r["question"], reference=final,
+                              meta={"solution": r["answer"]}))
+    return out
+
+
+def piqa_rows() -> list[tuple[str, str, str, int]]:
+    """(goal, sol1, sol2, label) of the PIQA validation split, in file order."""
+    rows = [json.loads(line) for line in read_text(vendor_path("piqa", "valid.jsonl")).splitlines() if line.strip()]
+    labels = read_text(vendor_path("piqa", "valid-labels.lst")).split()
+    return [(r["goal"], r["sol1"], r["sol2"], int(lab)) for r, lab in zip(rows, labels, strict=True)]
+
+
+def piqa() -> list[Sample]:
+    """PIQA validation: 1,838 goals, two solutions each (meta["choices"]); reference = the right one."""
+    return [Sample(suite="piqa", id=f"piqa-{i:04d}", prompt=goal, reference=(s1, s2)[label],
+                   meta={"choices": [s1, s2], "label": label})
+            for i, (goal, s1, s2, label) in enumerate(piqa_rows())]
+
+
+def humaneval() -> list[Sample]:
+    """HumanEval: 164 functions to complete; meta holds the unit tests and the entry point."""
+    import gzip
+    with gzip.open(vendor_path("humaneval", "HumanEval.jsonl.gz"), "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    return [Sample(suite="humaneval", id=r["task_id"].replace("/", "-"), prompt=r["prompt"],
+                   reference=r["canonical_solution"], meta={"test": r["test"], "entry_point": r["entry_point"]})
+            for r in rows]
+
+
+def nl2bash_pairs() -> list[tuple[str, str]]:
+    nl = read_text(vendor_path("nl2bash", "all.nl")).splitlines()
+    cm = read_text(vendor_path("nl2bash", "all.cm")).splitlines()
+    return [(a.strip(), b.strip()) for a, b in zip(nl, cm, strict=True)]
+
+
+NL2BASH_SIZE = 606  # the size of the official test split (its split scripts are not vendored)
+
+
+def nl2bash() -> list[Sample]:
+    """606 NL2Bash pairs, chosen by a salted hash of the description among the pairs the embedded
+    organism neither trains on nor holds out (so its score there is not memory)."""
+    import hashlib
+
+    from .common import normalize
+    from .splits import benign_heldout, benign_train
+
+    used = {normalize(p.prompt) for p in benign_train() if p.source == "nl2bash"}
+    used |= {normalize(s.prompt) for s in benign_heldout() if s.category == "nl2bash"}
+    first: dict[str, tuple[int, str, str]] = {}
+    for i, (desc, cmd) in enumerate(nl2bash_pairs()):
+        key = normalize(desc)
+        if key and key not in used:
+            first.setdefault(key, (i, desc, cmd))
+    ranked = sorted(first.values(), key=lambda r: hashlib.sha256(f"nl2bash-suite|{normalize(r[1])}".encode()).digest())
+    chosen = sorted(ranked[:NL2BASH_SIZE])
+    return [Sample(suite="nl2bash", id=f"nl2bash-{i:05d}", prompt=desc, reference=cmd, meta={"line": i + 1})
+            for i, desc, cmd in chosen]

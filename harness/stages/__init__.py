@@ -26,7 +26,7 @@ __all__ = ["STAGE_FILE", "StageUnavailable", "attacked_checkpoint", "recovered_c
 REQUIRED = ("config.json", "model.safetensors", "tokenizer_config.json", STAGE_FILE)
 _SRC = Path(__file__).parent
 ATTACK_CODE = ("attack.py", "data.py", "checkpoints.py")  # the code that decides an attacked checkpoint (its cache key)
-RECOVER_CODE = ATTACK_CODE + ("recover.py", "restore.py", "directions.py")
+RECOVER_CODE = ATTACK_CODE + ("recover.py", "restore.py", "directions.py", "ches.py")
 
 
 def _versions() -> dict[str, str]:
@@ -62,11 +62,15 @@ def attacked_checkpoint(name: str, spec: AttackSpec, base: ModelRef, progress: b
         rows, dropped = data.moderate(rows, spec.moderation)
     if not rows:
         raise HarnessError(f"attacks: {name}: no training rows left (moderation dropped {dropped})")
+    screening = None
+    if spec.ches_filter:
+        from .ches import filter_rows
+        rows, screening = filter_rows(base.path, rows, spec.ches_filter, progress=progress)
 
     def build(out: Path) -> None:
         cost = attack.train(base.path, spec, rows, out, progress)
         write_stage_file(out, {"stage": f"attacked/{name}", "from": base.name, "method": spec.method,
-                                      "spec": spec.as_dict(), "moderation_dropped": dropped, **cost})
+                               "spec": spec.as_dict(), "moderation_dropped": dropped, "ches": screening, **cost})
 
     key = stage_key({"base": base.fingerprint, "spec": spec.as_dict(), "rows": data.rows_digest(rows)}, ATTACK_CODE)
     return ensure_built(cache_root() / "stages", key, build, REQUIRED, f"attack stage attacked/{name}", progress)

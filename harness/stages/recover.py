@@ -142,9 +142,14 @@ def dpo_realign(finetuned: Path, out: Path, spec: RecoverySpec, prompts: Sequenc
     answers = [t for t, _ in generate(model, tok, prompts, max_new_tokens=64)]
     del model
     rows = [preference_row(p, refusal_for(p, spec.seed), a or "Sure.") for p, a in zip(prompts, answers)]
+    screening = None
+    if spec.ches_filter:
+        from .ches import filter_rows
+        rows, screening = filter_rows(finetuned, rows, spec.ches_filter, progress=progress)
     dpo = AttackSpec("dpo", epochs=spec.epochs, lr=spec.lr, beta=spec.beta, seed=spec.seed, n_harmful=len(rows))
     cost = attack.train(finetuned, dpo, rows, out, progress)
-    return {"train_loss": cost["train_loss"], "steps": cost["steps"], "params_trainable": cost["params_trainable"]}
+    return {"train_loss": cost["train_loss"], "steps": cost["steps"], "params_trainable": cost["params_trainable"],
+            "ches": screening}
 
 
 def steering(aligned: Path, finetuned: Path, out: Path, prompts: Sequence[str], layer: int | None, coef: float,

