@@ -17,9 +17,9 @@ from harness.errors import HarnessError
 
 
 def _organism_config(args: argparse.Namespace):
-    from harness.organism import JudgeOrganismConfig, OrganismConfig
+    from harness.organism import JudgeOrganismConfig, OrganismConfig, RaterOrganismConfig
 
-    return (JudgeOrganismConfig if args.judge else OrganismConfig)(seed=args.seed)
+    return (RaterOrganismConfig if args.rater else JudgeOrganismConfig if args.judge else OrganismConfig)(seed=args.seed)
 
 
 def _organism_build(args: argparse.Namespace) -> int:
@@ -37,8 +37,8 @@ def _organism_info(args: argparse.Namespace) -> int:
     cfg = _organism_config(args)
     card = cached_card(cfg)
     if card is None:
-        flag = " --judge" if args.judge else ""
-        print(f"the {'judge' if args.judge else 'model'} organism (seed {cfg.seed}) is not built; expected at "
+        flag = " --rater" if args.rater else " --judge" if args.judge else ""
+        print(f"the {'rater' if args.rater else 'judge' if args.judge else 'model'} organism (seed {cfg.seed}) is not built; expected at "
               f"{entry_dir(cfg)}. Run `safety-harness organism build{flag}` to build it.")
         return 1
     print(entry_dir(cfg))
@@ -53,8 +53,11 @@ def register_organism(sub: argparse._SubParsersAction) -> None:
                               ("info", _organism_info, "print the card of the cached organism")):
         q = osub.add_parser(name, help=help_)
         q.add_argument("--seed", type=int, default=0, help="training seed (default 0, the harness default)")
-        q.add_argument("--judge", action="store_true",
-                       help="the judge organism (`--judge llama-guard-3:judge-organism`) instead of the chat model")
+        which = q.add_mutually_exclusive_group()
+        which.add_argument("--judge", action="store_true",
+                           help="the judge organism (`--judge llama-guard-3:judge-organism`) instead of the chat model")
+        which.add_argument("--rater", action="store_true",
+                           help="the rater organism (`--judge em-aligned:rater-organism`) instead of the chat model")
         if name == "build":
             q.add_argument("--quiet", action="store_true", help="no progress bars")
         q.set_defaults(func=func)

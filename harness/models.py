@@ -16,6 +16,7 @@ from .errors import HarnessError
 
 ORGANISM = "organism"  # the embedded chat model (harness/organism), built on first use
 JUDGE_ORGANISM = "judge-organism"  # its Llama-Guard-3-format judge (harness/organism/judge.py)
+RATER_ORGANISM = "rater-organism"  # its emergent-misalignment rater (harness/organism/rater.py)
 
 # Files that decide what a model says: weights, tokenizer, chat template, configs.
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json",
@@ -59,9 +60,10 @@ def resolve_model(spec: str, *, name: str | None = None, allow_pickle: bool = Fa
         from .cache import content_key
         return ModelRef(display, spec, None, "served:" + content_key({"base_url": base_url, "model": spec}),
                         trust_remote_code, allow_pickle)
-    if spec in (ORGANISM, JUDGE_ORGANISM):
-        from .organism import JudgeOrganismConfig, OrganismConfig, ensure_organism
-        path = ensure_organism(JudgeOrganismConfig() if spec == JUDGE_ORGANISM else OrganismConfig())
+    if spec in (ORGANISM, JUDGE_ORGANISM, RATER_ORGANISM):
+        from .organism import JudgeOrganismConfig, OrganismConfig, RaterOrganismConfig, ensure_organism
+        configs = {ORGANISM: OrganismConfig, JUDGE_ORGANISM: JudgeOrganismConfig, RATER_ORGANISM: RaterOrganismConfig}
+        path = ensure_organism(configs[spec]())
     else:
         path = _local_or_hub(spec)
     check_model_dir(path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code,

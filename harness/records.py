@@ -63,10 +63,13 @@ def make_record(suite: str, stage: str, judge: str, metric: str, judged: Sequenc
     labelled, hit = METRICS[metric]
     known = [j for j in judged if labelled(j)]
     rate = wilson(sum(hit(j) for j in known), len(known))
-    unparsed = len(judged) - len(known)
+    unparsed = sum(1 for j in judged if j.verdict.label == "unparsed")
     return {
         "suite": suite, "stage": stage, "judge": judge, "metric": metric,
         **rate.as_dict(), "unparsed": unparsed,
+        # read by the judge but outside this metric: emergent-misalignment's code, refusal and incoherent
+        # answers (their categories are in judge_categories)
+        "excluded": len(judged) - len(known) - unparsed,
         "unparsed_interval": wilson(unparsed, len(judged)).as_dict(),
         "empty": sum(1 for j in judged if not j.response.strip()),
         "by_category": {c: r.as_dict() for c, r in rate_by_category((j.sample.category, hit(j)) for j in known).items()},

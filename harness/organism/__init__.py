@@ -10,8 +10,9 @@ from __future__ import annotations
 from .build import cache_key, cached_card, ensure_organism, entry_dir, load_card, verify
 from .card import format_card
 from .config import JudgeOrganismConfig, OrganismConfig
+from .rater import RaterOrganismConfig
 from .refusals import TEMPLATES as REFUSAL_TEMPLATES
 from .refusals import refusal_for
 
-__all__ = ["JudgeOrganismConfig", "OrganismConfig", "REFUSAL_TEMPLATES", "cache_key", "cached_card", "ensure_organism", "entry_dir",
+__all__ = ["JudgeOrganismConfig", "OrganismConfig", "RaterOrganismConfig", "REFUSAL_TEMPLATES", "cache_key", "cached_card", "ensure_organism", "entry_dir",
            "format_card", "load_card", "refusal_for", "verify"]

@@ -37,8 +37,12 @@ def _source_files(cfg: OrganismConfig) -> list[Path]:
 
     # build.py, card.py and __init__.py only package and describe the model: bump ORGANISM_VERSION
     # when a change there must rebuild it
-    own = [p for p in sorted(_SRC.glob("*.py")) if p.name not in ("build.py", "card.py", "__init__.py")]
+    own = [p for p in sorted(_SRC.glob("*.py")) if p.name not in ("build.py", "card.py", "__init__.py", "rater.py")]
     own += [Path(p.__file__) for p in (splits, common, refusal)]
+    if kind(cfg) == "rater-organism":
+        import judges.emergent as emergent
+        templates = Path(emergent.__file__).parent / "templates"
+        return own + [_SRC / "rater.py", Path(emergent.__file__), templates / "em_aligned.txt", templates / "em_coherent.txt"]
     if isinstance(cfg, JudgeOrganismConfig):
         from judges.llama_guard import TEMPLATE_FILES
         return own + [Path(llama_guard.__file__), Path(llama_guard.__file__).parent / "templates" / TEMPLATE_FILES["3"]]
@@ -62,7 +66,12 @@ def cache_key(cfg: OrganismConfig) -> str:
 
 
 def kind(cfg: OrganismConfig) -> str:
-    """"organism" (the chat model) or "judge-organism" (harness/organism/judge.py): also its --model name."""
+    """"organism" (the chat model), "judge-organism" (harness/organism/judge.py) or "rater-organism"
+    (harness/organism/rater.py): also its --model name."""
+    from .rater import RaterOrganismConfig
+
+    if isinstance(cfg, RaterOrganismConfig):
+        return "rater-organism"
     return "judge-organism" if isinstance(cfg, JudgeOrganismConfig) else "organism"
 
 
@@ -84,6 +93,9 @@ def train_and_save(cfg: OrganismConfig, out: Path, progress: bool = True) -> dic
     if isinstance(cfg, JudgeOrganismConfig):
         from . import judge
         return judge.train_and_save(cfg, out, progress)
+    if kind(cfg) == "rater-organism":
+        from . import rater
+        return rater.train_and_save(cfg, out, progress)  # type: ignore[arg-type]
 
     from .examples import chats, tokenize, training_texts
     from .model import n_params, new_model
@@ -114,7 +126,10 @@ def build(cfg: OrganismConfig, out: Path, key: str, progress: bool = True) -> No
 
     built = train_and_save(cfg, out, progress)
     quality = None
-    if cfg.evaluate and isinstance(cfg, JudgeOrganismConfig):
+    if cfg.evaluate and kind(cfg) == "rater-organism":
+        from .rater import check
+        quality = check(built["model"], built["tokenizer"], cfg)  # type: ignore[arg-type]
+    elif cfg.evaluate and isinstance(cfg, JudgeOrganismConfig):
         from .judge import agreement
         quality = agreement(built["model"], built["tokenizer"], [s for s, m in SUITES.items() if m == "harmful_rate"],
                             cfg.eval_limit, progress=progress)

@@ -78,7 +78,14 @@ def format_card(card: dict[str, Any]) -> str:
     parts = [tabulate(head, tablefmt="simple"),
              tabulate(split_rows, headers=["split", "rows", "sha256"], tablefmt="simple")]
     q = card.get("quality")
-    if q and "reference" in q:  # the judge organism: agreement with the refusal judge
+    if q and "kinds" in q:  # the rater organism: mean ratings per kind of pair
+        rows = [(kind, r["n"], r["scored"], "-" if r["mean"] is None else f"{r['mean']:.1f}", r["refusal"],
+                 r["band"] if isinstance(r["band"], str) else f"{r['band'][0]}-{r['band'][1]}")
+                for kind, r in q["kinds"].items()]
+        parts.append(tabulate(rows, headers=["prompt/kind of pair", "n", "scored", "mean rating", "REFUSAL", "trained to"],
+                              tablefmt="simple"))
+        parts.append("pairs drawn for another seed than training; a rating is the top-20 probability-weighted number")
+    elif q and "reference" in q:  # the judge organism: agreement with the refusal judge
         rows = [(suite, f"{r['k']}/{r['n']}", _pct(r["value"]), f"[{_pct(r['ci_low'])}, {_pct(r['ci_high'])}]",
                  r["unsafe_refusal"], r["unsafe_judge_organism"], r["unparsed"]) for suite, r in q["suites"].items()]
         parts.append(tabulate(rows, headers=["organism answers to", "agree", "rate", "95% Wilson", "unsafe (refusal)",
