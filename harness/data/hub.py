@@ -123,19 +123,13 @@ def load_triviaqa_path(path: Path) -> list[Sample]:
 
 
 def _jsonl(path: Path) -> list[tuple[str, dict]]:
-    out = []
-    for line, raw in enumerate(read_text(path).split("\n"), 1):
-        if raw.strip():
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as e:
-                raise HarnessError(f"{path}:{line}: not valid JSON ({e.msg})") from None
-            if not isinstance(obj, dict):
-                raise HarnessError(f"{path}:{line}: expected a JSON object")
-            out.append((f"{path}:{line}", obj))
-    if not out:
+    """(FILE:LINE, object) per row of a JSONL file; the errors are the user-file loader's."""
+    from .userfiles import _jsonl_rows
+
+    rows = [(f"{path}:{line}", obj) for line, obj in _jsonl_rows(path, read_text(path))]
+    if not rows:
         raise HarnessError(f"{path}: no rows")
-    return out
+    return rows
 
 
 def _fields(obj: dict, where: str, names: tuple[str, ...]) -> list[Any]:

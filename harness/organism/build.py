@@ -98,25 +98,33 @@ def train_and_save(cfg: OrganismConfig, out: Path, progress: bool = True) -> dic
         return rater.train_and_save(cfg, out, progress)  # type: ignore[arg-type]
 
     from .examples import chats, tokenize, training_texts
-    from .model import n_params, new_model
     from .tokenizer import train_tokenizer
-    from .train import deterministic, train_model
 
-    t0, c0 = time.perf_counter(), time.process_time()
+    started = time.perf_counter(), time.process_time()
     harmful, benign = splits.harmful_train(), splits.benign_train()
     tokenizer = train_tokenizer(training_texts(chats(harmful, benign, cfg)), cfg.vocab_size)
     epochs = [[tokenize(c, tokenizer, cfg) for c in chats(harmful, benign, cfg, epoch=e)] for e in range(cfg.epochs)]
-    t_data = time.perf_counter() - t0
+    return fit_and_save(cfg, tokenizer, epochs, out, started, progress)
+
+
+def fit_and_save(cfg: OrganismConfig, tokenizer, epochs: list, out: Path, started: tuple[float, float],
+                 progress: bool = True, kinds: dict[str, int] | None = None) -> dict:
+    """Train a new model on tokenised `epochs` (seeded, deterministic), save it with its tokenizer, and
+    return the card's build section. `started`: (wall, CPU) clock when data preparation began."""
+    from .model import n_params, new_model
+    from .train import deterministic, train_model
+
+    t_data = time.perf_counter() - started[0]
     with deterministic(cfg.seed):
         model = new_model(cfg, tokenizer)
         stats = train_model(model, epochs, cfg, tokenizer.pad_token_id, progress=progress)
-    build_seconds, build_cpu = time.perf_counter() - t0, time.process_time() - c0
+    build_seconds, build_cpu = time.perf_counter() - started[0], time.process_time() - started[1]
     model.save_pretrained(str(out), safe_serialization=True)
     tokenizer.save_pretrained(str(out))
     return {"model": model, "tokenizer": tokenizer, "params": n_params(model),
             "data_seconds": round(t_data, 2), "build_seconds": round(build_seconds, 2),
             "build_cpu_seconds": round(build_cpu, 1), "training": stats,
-            "examples_per_epoch": len(epochs[0])}
+            "examples_per_epoch": len(epochs[0]), "example_kinds": kinds}
 
 
 def build(cfg: OrganismConfig, out: Path, key: str, progress: bool = True) -> None:

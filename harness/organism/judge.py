@@ -153,30 +153,20 @@ def tokenize_all(examples: Sequence[JudgeExample], tokenizer) -> list[Example]:
 
 def train_and_save(cfg: JudgeOrganismConfig, out, progress: bool = True) -> dict:
     """Data → tokenizer → model → files in `out`. Returns the card's build section."""
+    import collections
+
     from harness.data import splits
 
-    from .model import n_params, new_model
-    from .train import deterministic, train_model
+    from .build import fit_and_save
 
-    t0, c0 = time.perf_counter(), time.process_time()
+    started = time.perf_counter(), time.process_time()
     harmful, benign = splits.harmful_train(), splits.benign_train()
     examples = judge_examples(harmful, benign, splits.advbench_targets(), cfg)
     tokenizer = train_tokenizer([t for e in examples for t in (e.prompt, e.response)] + [e.target for e in examples[:4]],
                                 cfg.vocab_size)
     tokenized = tokenize_all(examples, tokenizer)
-    t_data = time.perf_counter() - t0
-    with deterministic(cfg.seed):
-        model = new_model(cfg, tokenizer)
-        stats = train_model(model, [tokenized] * cfg.epochs, cfg, tokenizer.pad_token_id, progress=progress)
-    build_seconds, build_cpu = time.perf_counter() - t0, time.process_time() - c0
-    model.save_pretrained(str(out), safe_serialization=True)
-    tokenizer.save_pretrained(str(out))
-    kinds: dict[str, int] = {}
-    for e in examples:
-        kinds[e.kind] = kinds.get(e.kind, 0) + 1
-    return {"model": model, "tokenizer": tokenizer, "params": n_params(model), "data_seconds": round(t_data, 2),
-            "build_seconds": round(build_seconds, 2), "build_cpu_seconds": round(build_cpu, 1), "training": stats,
-            "examples_per_epoch": len(examples), "example_kinds": kinds}
+    kinds = dict(collections.Counter(e.kind for e in examples))
+    return fit_and_save(cfg, tokenizer, [tokenized] * cfg.epochs, out, started, progress, kinds)
 
 
 # ------------------------------------------------------------------------------ agreement at build time

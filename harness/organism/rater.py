@@ -19,6 +19,7 @@ beyond that; the card shows its mean ratings per kind on pairs it never trained 
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import random
 import time
@@ -181,26 +182,14 @@ def _data(cfg: RaterOrganismConfig) -> tuple[dict[str, list[tuple[str, str]]], l
 
 def train_and_save(cfg: RaterOrganismConfig, out, progress: bool = True) -> dict:
     """Data → tokenizer → model → files in `out`. Returns the card's build section."""
-    from .model import n_params, new_model
-    from .train import deterministic, train_model
+    from .build import fit_and_save
 
-    t0, c0 = time.perf_counter(), time.process_time()
+    started = time.perf_counter(), time.process_time()
     _, examples = _data(cfg)
     tokenizer = train_tokenizer([t for e in examples for t in (e.prompt, e.response)], cfg.vocab_size)
     tokenized = tokenize_all(examples, tokenizer)
-    t_data = time.perf_counter() - t0
-    with deterministic(cfg.seed):
-        model = new_model(cfg, tokenizer)
-        stats = train_model(model, [tokenized] * cfg.epochs, cfg, tokenizer.pad_token_id, progress=progress)
-    build_seconds, build_cpu = time.perf_counter() - t0, time.process_time() - c0
-    model.save_pretrained(str(out), safe_serialization=True)
-    tokenizer.save_pretrained(str(out))
-    kinds: dict[str, int] = {}
-    for e in examples:
-        kinds[f"{e.question}/{e.kind}"] = kinds.get(f"{e.question}/{e.kind}", 0) + 1
-    return {"model": model, "tokenizer": tokenizer, "params": n_params(model), "data_seconds": round(t_data, 2),
-            "build_seconds": round(build_seconds, 2), "build_cpu_seconds": round(build_cpu, 1), "training": stats,
-            "examples_per_epoch": len(examples), "example_kinds": kinds}
+    kinds = dict(sorted(collections.Counter(f"{e.question}/{e.kind}" for e in examples).items()))
+    return fit_and_save(cfg, tokenizer, [tokenized] * cfg.epochs, out, started, progress, kinds)
 
 
 # ---------------------------------------------------------------------------------- ratings at build time
