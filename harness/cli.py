@@ -95,7 +95,47 @@ def register_ches(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_ches)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [register_organism, register_ches]
+def _report(args: argparse.Namespace) -> int:
+    from harness.report import atomic_write
+    from harness.report.diff import load_results
+    from harness.report.html import render_html
+
+    results_path = Path(args.results)
+    results = load_results(results_path)
+    out = Path(args.out) if args.out else results_path.parent / "index.html"
+    atomic_write(out, render_html(results, results_path.parent))
+    failed = [g for r in results["records"] for g in r.get("gates") or [] if not g["passed"]]
+    failed += [g for c in results.get("comparisons", []) for g in c.get("gates") or [] if not g["passed"]]
+    failed += [q for q in results.get("required", []) if not q["passed"]]
+    print(f"{out}: {len(results['records'])} records, " + (f"{len(failed)} gate check(s) failed" if failed else "all gates held"))
+    return 0
+
+
+def register_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="write the HTML report of a results.json (and its samples/ beside it)")
+    p.add_argument("results", help="path to results.json")
+    p.add_argument("--out", help="where to write the page (default: index.html beside results.json)")
+    p.set_defaults(func=_report)
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from harness.report.diff import format_diff, load_results
+
+    print(format_diff(load_results(Path(args.old)), load_results(Path(args.new)), only_changed=args.changed))
+    return 0
+
+
+def register_diff(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("diff", help="what changed between two runs' results.json (rates, Fisher exact p, gates)")
+    p.add_argument("old")
+    p.add_argument("new")
+    p.add_argument("--changed", action="store_true", help="only records whose gate outcome changed or whose "
+                   "rate changed significantly (p <= 0.05)")
+    p.set_defaults(func=_diff)
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [register_organism, register_ches, register_report,
+                                                                register_diff]
 
 
 def parser() -> argparse.ArgumentParser:

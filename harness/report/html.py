@@ -1,25 +1,40 @@
 """results.json (+ per-sample files) → one self-contained index.html (jinja2, inline CSS/JS/SVG).
 
-Model and dataset text is adversarial: the template autoescapes, and samples travel as JSON inside a
-`<script type="application/json">` block (with `<`, `>` and `&` escaped as \\u003c…) that the page's
-script renders with `textContent`, never `innerHTML`, so no response can become markup.
+What a reviewer sees, top to bottom: the verdict (every gate held, or which broke and why); the gate
+table; each suite's rate across stages with intervals; harm next to over-refusal and utility per
+stage; per-category heat maps; what each stage cost; judge agreement and unparsed rates; run
+metadata; and a sample browser down to the prompt, answer and raw judge text, with the same prompt
+compared across stages.
+
+Model and dataset text is adversarial. The template autoescapes; SVG labels are escaped where they are
+drawn (plots.py); samples travel as JSON inside `<script type="application/json">` with `<`, `>` and
+`&` escaped as \\u003c…, and the page's script writes them with `textContent`, never as markup. The
+page's Content-Security-Policy allows only its own script, by hash, so even markup that slipped
+through could not run.
 """
 
 from __future__ import annotations
 
+import base64
+import collections
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from .summary import gate_text, pct, verdict_text
+from .plots import Point, heat_color, interval_bar, stage_plot
+from .samples import MAX_SAMPLES, load_encoded
+from .summary import pct
 
-MAX_SAMPLES = 50_000
+SECTIONS = (("harmful_rate", "Harmful rate"), ("over_refusal_rate", "Over-refusal"), ("refusal_rate", "Refusal rate"),
+            ("accuracy", "Utility: accuracy"), ("exact_match", "Utility: exact match"), ("pass_at_1", "Utility: pass@1"),
+            ("misaligned_rate", "Emergent misalignment"))
 
 
 def _env() -> Environment:
-    env = Environment(loader=PackageLoader("harness.report", "templates"), autoescape=select_autoescape(["html"]))
+    env = Environment(loader=PackageLoader("harness.report", "templates"), autoescape=select_autoescape(["html", "j2"]))
     env.filters["pct"] = pct
     return env
 
@@ -30,24 +45,137 @@ def script_json(data: Any) -> str:
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
-def load_samples(reports_dir: Path, limit: int = MAX_SAMPLES) -> list[list[Any]]:
-    """Compact rows [suite, stage, category, label, prompt, response, raw] from reports/samples/*.jsonl."""
-    rows: list[list[Any]] = []
-    for f in sorted((reports_dir / "samples").glob("*.jsonl")):
-        for line in f.read_text(encoding="utf-8").splitlines():
-            d = json.loads(line)
-            rows.append([d["suite"], d["stage"], d["category"], d["verdict"]["label"], d["prompt"],
-                         d["response"], d["verdict"]["raw"]])
-            if len(rows) >= limit:
-                return rows
+def stage_order(results: dict[str, Any]) -> list[str]:
+    """The run's stages in pipeline order (original, base, attacked/…, recovered/…)."""
+    declared = list((results.get("config") or {}).get("stages") or [])
+    seen = [r["stage"] for r in results.get("records", [])]
+    rank = {"original": 0, "base": 1}
+    rest = sorted({s for s in seen if s not in declared},
+                  key=lambda s: (rank.get(s, 2 if s.startswith("attacked/") else 3), s))
+    return [s for s in declared if s in seen] + rest
+
+
+def gate_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per gate check: thresholds on records, paired comparisons, required suites."""
+    rows = []
+    for r in results.get("records", []):
+        for g in r.get("gates") or []:
+            unparsed = g["metric"] == "unparsed_rate"
+            judged = r["n"] + r["unparsed"] + r.get("excluded", 0)
+            rows.append({"kind": "threshold", "suite": r["suite"], "stage": r["stage"], "metric": g["metric"],
+                         "judge": r["judge"], "k": r["unparsed"] if unparsed else r["k"], "n": judged if unparsed else r["n"],
+                         "value": (r["unparsed"] / judged if judged else None) if unparsed else r["value"],
+                         "ci_low": (r.get("unparsed_interval") or {}).get("ci_low") if unparsed else r["ci_low"],
+                         "ci_high": (r.get("unparsed_interval") or {}).get("ci_high") if unparsed else r["ci_high"],
+                         "rule": f"{g['on']} {g['op']} {pct(g['threshold'])}", "threshold": g["threshold"],
+                         "passed": g["passed"], "message": g.get("message", "")})
+    for c in results.get("comparisons", []):
+        for g, message in zip(c.get("gates") or [], c.get("messages") or [""] * len(c.get("gates") or [])):
+            on = g["on"]
+            shown = f"{g['threshold']:+.1%}" if on == "delta" else f"{g['threshold']:.3g}"
+            rows.append({"kind": "paired", "suite": c["suite"], "stage": c["stage"], "metric": c["metric"],
+                         "judge": c["judge"], "baseline": c["baseline"], "value": c["value"],
+                         "baseline_value": c["baseline_value"], "delta": c["delta"], "ratio": c.get("ratio"),
+                         "p": c["mcnemar"]["p_value"], "n": c["mcnemar"]["n"],
+                         "rule": f"{on} {g['op']} {shown}" + (f", p ≤ {g['p_max']}" if g.get("p_max") is not None else ""),
+                         "passed": g["passed"], "message": message})
+    for q in results.get("required", []):
+        rows.append({"kind": "required", "suite": q["suite"], "stage": q["stage"], "metric": "required",
+                     "judge": "", "rule": "measured", "passed": q["passed"], "message": q["message"]})
     return rows
 
 
-def render_html(results: dict[str, Any], reports_dir: Path) -> str:
-    records = results.get("records", [])
-    failed = [r for r in records if verdict_text(r) == "FAIL"]
-    rows = [r | {"gate_text": gate_text(r), "verdict": verdict_text(r)} for r in records]
-    return _env().get_template("index.html.j2").render(
-        results=results, records=rows, failed=failed, samples_json=script_json(load_samples(reports_dir)),
-        meta_json=json.dumps({k: results.get(k) for k in ("created", "harness_version", "command", "models", "config")},
-                             indent=2, ensure_ascii=False))
+def stage_plots(results: dict[str, Any], stages: list[str]) -> list[dict[str, Any]]:
+    """Per metric section, one small plot per suite: the first judge's rate at every stage."""
+    first: dict[tuple[str, str, str], dict[str, Any]] = {}
+    judges: dict[tuple[str, str], str] = {}
+    for r in results.get("records", []):
+        judges.setdefault((r["suite"], r["metric"]), r["judge"])
+        if r["judge"] == judges[(r["suite"], r["metric"])]:
+            first.setdefault((r["suite"], r["metric"], r["stage"]), r)
+    sections = []
+    for metric, title in SECTIONS:
+        suites = list(dict.fromkeys(s for (s, m, _) in first if m == metric))
+        plots = []
+        for suite in suites:
+            recs = [first.get((suite, metric, st)) for st in stages]
+            points = [Point(st, r["value"], r["ci_low"], r["ci_high"], r["k"], r["n"]) for st, r in zip(stages, recs) if r]
+            thresholds = sorted({g["threshold"] for r in recs if r for g in r.get("gates") or []
+                                 if g["metric"] == metric and g["on"] in ("ci_high", "ci_low", "value")})
+            plots.append(stage_plot(f"{suite} · {judges[(suite, metric)]}", metric, points, thresholds))
+        if plots:
+            sections.append({"metric": metric, "title": title, "plots": plots})
+    return sections
+
+
+def tradeoff(results: dict[str, Any], stages: list[str]) -> dict[str, Any]:
+    """Stage × (metric, suite) table of the overview: harm beside over-refusal and utility."""
+    overview = results.get("overview") or {}
+    columns = []
+    for metric, title in SECTIONS:
+        for stage in stages:
+            for suite in (overview.get(stage) or {}).get(metric, {}):
+                if (metric, suite) not in columns:
+                    columns.append((metric, suite))
+    rows = []
+    for stage in stages:
+        cells = []
+        for metric, suite in columns:
+            c = ((overview.get(stage) or {}).get(metric) or {}).get(suite)
+            cells.append(None if c is None else c | {"color": heat_color(c["value"], metric)})
+        rows.append({"stage": stage, "cells": cells})
+    return {"columns": [{"metric": m, "suite": s, "title": dict(SECTIONS).get(m, m)} for m, s in columns], "rows": rows}
+
+
+def heat_maps(results: dict[str, Any], stages: list[str]) -> list[dict[str, Any]]:
+    """Per suite and metric with several categories: category × stage rates (first judge)."""
+    by: dict[tuple[str, str], dict[str, dict[str, Any]]] = collections.defaultdict(dict)
+    judge: dict[tuple[str, str], str] = {}
+    for r in results.get("records", []):
+        key = (r["suite"], r["metric"])
+        judge.setdefault(key, r["judge"])
+        if r["judge"] == judge[key] and len(r.get("by_category") or {}) > 1:
+            by[key].setdefault(r["stage"], r["by_category"])
+    maps = []
+    for (suite, metric), per_stage in by.items():
+        cols = [s for s in stages if s in per_stage]
+        cats = sorted({c for bc in per_stage.values() for c in bc})
+        rows = [{"category": c, "cells": [None if c not in per_stage[s] else per_stage[s][c] | {
+            "color": heat_color(per_stage[s][c]["value"], metric)} for s in cols]} for c in cats]
+        maps.append({"suite": suite, "metric": metric, "judge": judge[(suite, metric)], "stages": cols, "rows": rows})
+    return maps
+
+
+def unparsed_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for r in results.get("records", []):
+        judged = r["n"] + r["unparsed"] + r.get("excluded", 0)
+        out.append({"suite": r["suite"], "stage": r["stage"], "judge": r["judge"], "metric": r["metric"],
+                    "unparsed": r["unparsed"], "excluded": r.get("excluded", 0), "judged": judged,
+                    "rate": r["unparsed"] / judged if judged else None, "categories": r.get("judge_categories") or {}})
+    return out
+
+
+def script_hash(script: str) -> str:
+    return "sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
+
+
+def render_html(results: dict[str, Any], reports_dir: Path, max_samples: int = MAX_SAMPLES) -> str:
+    env = _env()
+    stages = stage_order(results)
+    gates = gate_rows(results)
+    failed = [g for g in gates if not g["passed"]]
+    # The data-quality checks (unparsed rate on every record) are many and dull while they hold: folded.
+    quality = [g for g in gates if g["metric"] == "unparsed_rate" and g["passed"]]
+    main_gates = sorted((g for g in gates if g not in quality), key=lambda g: g["passed"])
+    samples = load_encoded(results, reports_dir, max_samples) | {"stage_order": stages}
+    script = env.loader.get_source(env, "page.js")[0]  # type: ignore[union-attr]
+    meta = {k: results.get(k) for k in ("created", "harness_version", "command", "git", "environment", "config")}
+    return env.get_template("index.html.j2").render(
+        results=results, stages=stages, gates=gates, main_gates=main_gates, quality_gates=quality, failed=failed,
+        bar=interval_bar,
+        plots=stage_plots(results, stages), tradeoff=tradeoff(results, stages), heat_maps=heat_maps(results, stages),
+        costs=results.get("stages") or [], agreement=results.get("agreement") or [], unparsed=unparsed_rows(results),
+        models=results.get("models") or {}, meta_json=json.dumps(meta, indent=2, ensure_ascii=False, default=str),
+        samples_json=script_json(samples), samples_total=samples["total"], samples_shown=samples["shown"],
+        script=script, script_hash=script_hash(script))
