@@ -285,3 +285,22 @@ def test_a_gate_on_ratio_needs_a_baseline(project):
     result = project.run("-k", "piqa", "--limit", "4")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*on: ratio*needs `baseline`*"])
+
+
+def test_a_required_suite_that_cannot_run_fails_instead_of_skipping(project, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # HEx-PHI is not vendored: its test skips with instructions
+    project.gates("  []")
+    skipped = project.run("-k", "hexphi or catqa-en", "--limit", "4")
+    assert skipped.ret == 0
+    skipped.assert_outcomes(passed=1, skipped=1)
+    project.gates("  []", extra="required: [hexphi, catqa-en]\n")
+    failed = project.run("-k", "hexphi or catqa-en", "--limit", "4")
+    assert failed.ret == 1
+    failed.stdout.fnmatch_lines(["*hexphi @ original: required suite was not measured: HEx-PHI is gated*"])
+    req = {(q["suite"], q["passed"]) for q in project.results()["required"]}
+    assert req == {("hexphi", False), ("catqa-en", True)}
+    assert "required suite was not measured" in (project.reports / "index.html").read_text()
+    project.gates("  []", extra="required: [hexphy]\n")
+    typo = project.run("-k", "catqa-en", "--limit", "4")
+    assert typo.ret == 4
+    typo.stderr.fnmatch_lines(["*required: 'hexphy' matches no suite*"])

@@ -7,8 +7,8 @@ metadata; and a sample browser down to the prompt, answer and raw judge text, wi
 compared across stages.
 
 Model and dataset text is adversarial. The template autoescapes; SVG labels are escaped where they are
-drawn (plots.py); samples travel as JSON inside `<script type="application/json">` with `<`, `>` and
-`&` escaped as \\u003c…, and the page's script writes them with `textContent`, never as markup. The
+drawn (plots.py); samples travel as gzip-compressed, base64-encoded JSON (no character of which can
+close a <script> block), and the page's script writes them with `textContent`, never as markup. The
 page's Content-Security-Policy allows only its own script, by hash, so even markup that slipped
 through could not run.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import gzip
 import hashlib
 import json
 from pathlib import Path
@@ -39,10 +40,11 @@ def _env() -> Environment:
     return env
 
 
-def script_json(data: Any) -> str:
-    """JSON safe to place inside <script>: no `</script>`, no `<!--` can close or confuse the block."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+def packed_json(data: Any) -> str:
+    """JSON, gzip-compressed and base64-encoded: what the page's script decodes with the browser's
+    DecompressionStream. Base64 holds no character that could close or confuse a <script> block."""
+    raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return base64.b64encode(gzip.compress(raw, compresslevel=6, mtime=0)).decode("ascii")
 
 
 def stage_order(results: dict[str, Any]) -> list[str]:
@@ -177,5 +179,5 @@ def render_html(results: dict[str, Any], reports_dir: Path, max_samples: int = M
         plots=stage_plots(results, stages), tradeoff=tradeoff(results, stages), heat_maps=heat_maps(results, stages),
         costs=results.get("stages") or [], agreement=results.get("agreement") or [], unparsed=unparsed_rows(results),
         models=results.get("models") or {}, meta_json=json.dumps(meta, indent=2, ensure_ascii=False, default=str),
-        samples_json=script_json(samples), samples_total=samples["total"], samples_shown=samples["shown"],
+        samples_data=packed_json(samples), samples_total=samples["total"], samples_shown=samples["shown"],
         script=script, script_hash=script_hash(script))

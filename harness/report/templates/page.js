@@ -1,8 +1,21 @@
 (function () {
   'use strict';
-  // Samples arrive as a string table and rows of indices (harness/report/samples.py). Every text is
-  // written with textContent: model output is adversarial and never becomes markup.
-  var data = JSON.parse(document.getElementById('sample-data').textContent);
+  // Samples arrive gzip-compressed and base64-encoded (a 50,000-sample run stays a few MB), as a
+  // string table and rows of indices (harness/report/samples.py). Every text is written with
+  // textContent: model output is adversarial and never becomes markup.
+  function decode() {
+    var node = document.getElementById('sample-data');
+    if (node.dataset.encoding !== 'gzip+base64') return Promise.resolve(JSON.parse(node.textContent));
+    var bin = atob(node.textContent.trim()), bytes = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
+    return new Response(stream).text().then(JSON.parse);
+  }
+  decode().then(start, function (err) {
+    document.getElementById('count').textContent = 'the samples could not be read in this browser: ' + err;
+  });
+
+  function start(data) {
   var S = data.strings, R = data.rows, F = data.fields;
   var C = {};
   F.forEach(function (f, i) { C[f] = i; });
@@ -156,8 +169,9 @@
     });
   });
 
-  var start = readHash();
+  var first = readHash();
   apply();
-  if (start !== null && R[start]) { open(start); detail.scrollIntoView(); }
+  if (first !== null && R[first]) { open(first); detail.scrollIntoView(); }
   document.body.dataset.ready = '1';
+  }
 })();
