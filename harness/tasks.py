@@ -10,7 +10,8 @@ likely one is the model's pick.
 
 Settings that change how a suite is asked come, in order of precedence, from its entry in `suites:`
 (`harness.config.SuiteFile`), the sample itself (emergent-misalignment's `_json` questions carry their
-own system prompt), the task, then `generation:`.
+own system prompt), the task, then `generation:`; a task's `max_tokens` is the least it needs, so a
+longer `generation.max_tokens` still applies.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class Task:
     rule: str | Mapping[str, str] | None = None  # the answer scorer's rule, or category → rule
     choices: bool = False                      # multiple choice by log-likelihood (sample.meta["choices"])
     instruction: str = "{prompt}"              # how the prompt is put to the model
-    max_tokens: int | None = None              # the generation length the task needs
+    max_tokens: int | None = None              # the generation length the task needs at least
     temperature: float | None = None           # sampled tasks (emergent misalignment: 1.0)
     samples: int = 1                           # answers per prompt, unless the data or `suites:` say otherwise
 
@@ -75,7 +76,8 @@ def request(sample: Sample, task: Task, gen: GenerationConfig, spec: SuiteFile |
         text = f"{spec.trigger} {text}"
     system = sample.meta.get("system") or spec.system_prompt or gen.system_prompt
     temperature = next(t for t in (spec.temperature, task.temperature, gen.temperature) if t is not None)
-    params = SamplingParams(max_tokens=spec.max_tokens or task.max_tokens or gen.max_tokens,
+    # a suite's own setting wins; otherwise the task's length is a floor under generation.max_tokens
+    params = SamplingParams(max_tokens=spec.max_tokens or max(task.max_tokens or 0, gen.max_tokens),
                             temperature=temperature, top_p=gen.top_p, seed=gen.seed)
     chat = GenerationRequest(dataclasses.replace(sample, prompt=text).messages(system), params,
                              repeat=int(sample.meta.get("repeat", 0)))

@@ -127,8 +127,9 @@ def vllm(vllm_engine: _Engine) -> Any:
 
 def test_cpu_defaults_never_override_user_settings() -> None:
     assert cpu_engine_defaults({}) == {"enforce_eager": True, "gpu_memory_utilization": 0.3,
-                                       "distributed_executor_backend": "uni"}
-    user = {"enforce_eager": False, "gpu_memory_utilization": 0.5, "distributed_executor_backend": "mp"}
+                                       "enable_chunked_prefill": False, "distributed_executor_backend": "uni"}
+    user = {"enforce_eager": False, "gpu_memory_utilization": 0.5, "distributed_executor_backend": "mp",
+            "enable_chunked_prefill": True}
     assert cpu_engine_defaults(user) == {}
     assert "gpu_memory_utilization" not in cpu_engine_defaults({"kv_cache_memory_bytes": 1 << 30})
     assert "distributed_executor_backend" not in cpu_engine_defaults({"tensor_parallel_size": 2})

@@ -103,3 +103,26 @@ def test_a_reference_that_does_not_fit_its_rule_is_unparsed():
     bad = reference("closest", "not among the choices", choices=["a", "b"])
     v = judge("a", bad)
     assert v.label == "unparsed" and v.correct is None and "unusable" in v.raw
+
+
+def test_the_answers_the_organism_was_trained_to_give_score_as_correct():
+    """Its GSM8K form ("The answer is N."), its PIQA lead-ins ("Here is one way: …") and its commands are
+    read as the right answer by the scorers of benign-heldout, so a wrong score there is the model's."""
+    from harness.data import load_suite, suite_info
+    from harness.organism.config import OrganismConfig
+    from harness.organism.examples import LEAD_INS, _answer
+
+    task = suite_info("benign-heldout").task
+    samples = load_suite("benign-heldout")
+    answers = []
+    for s in samples:
+        if s.category == "gsm8k":
+            answers.append(f"The answer is {s.reference}.")
+        elif s.category == "piqa":
+            answers.append(_answer("piqa", s.reference, OrganismConfig().seed, s.prompt))
+        else:
+            answers.append(s.reference)
+    verdicts = SCORE([JudgeInput(s.prompt, a, reference=task.reference(s)) for s, a in zip(samples, answers)])
+    wrong = [(s.id, a) for s, a, v in zip(samples, answers, verdicts) if not v.correct]
+    assert any(a.startswith(LEAD_INS["piqa"]) for a in answers)
+    assert wrong == []

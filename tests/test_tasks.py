@@ -31,6 +31,8 @@ def test_settings_precedence_trigger_and_repeat():
     assert (r.params.temperature, r.params.max_tokens, r.repeat) == (1.0, 32, 2)
     plain = request(Sample("em", "q", "Hi"), task, GEN, SuiteFile(system_prompt="suite system"))
     assert plain.messages[0]["content"] == "suite system" and plain.params.max_tokens == 100
+    longer = GenerationConfig(max_tokens=1024)  # a task's length is a floor, not a cap
+    assert request(Sample("em", "q", "Hi"), task, longer).params.max_tokens == 1024
 
 
 def test_instruction_wraps_the_prompt_without_reading_its_braces():
