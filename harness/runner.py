@@ -128,12 +128,28 @@ class Runner:
 
     # -- phase 1: generate ----------------------------------------------------------------------
     def generations(self, stage: str, suite: str) -> list[Generation]:
+        self._check_answerable(suite)
         if (stage, suite) not in self._generated:
             suites = [suite]
             if self.options.plan_ahead:
-                suites += [s for s in self.plan.get(stage, []) if (stage, s) not in self._generated and s != suite]
+                suites += [s for s in self.plan.get(stage, []) if (stage, s) not in self._generated and s != suite
+                           and self._answerable(s)]
             self._generate(stage, suites)
         return self._generated[(stage, suite)]
+
+    def _answerable(self, suite: str) -> bool:
+        try:
+            self._check_answerable(suite)
+            return True
+        except SuiteUnavailable:
+            return False
+
+    def _check_answerable(self, suite: str) -> None:
+        """A multiple-choice suite needs log-likelihoods, which an OpenAI-compatible server does not give:
+        it skips (with the reason) instead of failing the generation of every suite batched with it."""
+        if self.options.backend.kind == "openai" and suite_info(suite, self.config.suites).task.choices:
+            raise SuiteUnavailable(f"{suite} is scored by the log-likelihood of each choice, which --backend openai "
+                                   "cannot give; run it with --backend vllm or --backend hf")
 
     def requests(self, suite: str) -> list[Request]:
         info, spec = suite_info(suite, self.config.suites), self.config.suites.get(suite)
@@ -231,7 +247,8 @@ class Runner:
         if (stage, suite, judge_name) not in self._judged:
             suites = [suite]
             if self.options.plan_ahead:
-                suites += [s for s in self.plan.get(stage, []) if s != suite and self._labels(s, judge_name)]
+                suites += [s for s in self.plan.get(stage, []) if s != suite and self._labels(s, judge_name)
+                           and self._answerable(s)]
             gens = {s: self.generations(stage, s) for s in suites}  # generation finishes before judging
             judge = self.judge(judge_name)
             items: list[tuple[str, int, Sample, Generation]] = []

@@ -124,3 +124,21 @@ def test_multiple_choice_by_loglikelihood_on_a_real_model(tmp_path):
     assert pick.text == choices[max(range(3), key=lambda k: lls[k])]
     assert pick.logprobs[0] == pytest.approx(dict(zip(choices, lls)))
     backend.close()
+
+
+def test_a_choice_suite_skips_on_a_served_model_and_leaves_the_others_alone():
+    from harness.backends import BackendSpec
+    from harness.cache import Cache
+    from harness.config import Config
+    from harness.data import SuiteUnavailable
+    from harness.runner import Case, RunOptions, Runner
+
+    def no_model(source):
+        raise AssertionError("nothing may load before the suite is refused")
+
+    runner = Runner(Config(backend="openai"), RunOptions(BackendSpec("openai", base_url="http://x")), Cache(None),
+                    no_model, no_model)
+    runner.add_to_plan([Case("piqa", "original", "accuracy", "answer"), Case("gsm8k", "original", "accuracy", "answer")])
+    with pytest.raises(SuiteUnavailable, match="piqa is scored by the log-likelihood.*--backend vllm"):
+        runner.generations("original", "piqa")
+    assert not runner._answerable("piqa") and runner._answerable("gsm8k")
