@@ -188,6 +188,11 @@ class Runner:
             raise self._failed_engines[model.fingerprint]
         if model.fingerprint not in self._backends:
             self.engine_loads[model.fingerprint] += 1
+            # One engine at a time: a judge's engine from the previous stage is closed before a model's starts
+            # (it restarts when the judge is next called). The memory is the model's, and in-process vLLM
+            # engines share process-wide parallel state that closing one of them tears down.
+            for judge in self._judges.values():
+                judge.close()
             try:
                 self._backends[model.fingerprint] = load_backend(model, self.options.backend)
             except HarnessError as e:

@@ -10,7 +10,7 @@ from harness.config import GenerationConfig, SuiteFile
 from harness.data import load_suite, suite_info
 from harness.errors import HarnessError
 from harness.tasks import JUDGED, Task, expand_repeats, request
-from harness.types import ChoiceRequest, Generation, GenerationRequest, Sample
+from harness.types import ChoiceRequest, Generation, GenerationRequest, Sample, Verdict
 
 GEN = GenerationConfig(max_tokens=64, temperature=0.0, seed=3, system_prompt="global system")
 
@@ -142,3 +142,60 @@ def test_a_choice_suite_skips_on_a_served_model_and_leaves_the_others_alone():
     with pytest.raises(SuiteUnavailable, match="piqa is scored by the log-likelihood.*--backend vllm"):
         runner.generations("original", "piqa")
     assert not runner._answerable("piqa") and runner._answerable("gsm8k")
+
+
+def test_a_judge_engine_is_closed_before_the_next_model_engine_starts(monkeypatch):
+    """Stage after stage, at most one engine is up: the judge's closes before each model's starts."""
+    import harness.runner as runner_module
+    from harness.backends import BackendSpec
+    from harness.cache import Cache
+    from harness.config import Config
+    from harness.models import ModelRef
+    from harness.runner import Case, RunOptions, Runner
+
+    live: list[str] = []
+    peak = []
+
+    class Engine:
+        name = "fake"
+
+        def __init__(self, who):
+            self.who = who
+            live.append(who)
+            peak.append(len(live))
+
+        def generate(self, requests):
+            return [Generation("I cannot help.", "stop") for _ in requests]
+
+        def close(self):
+            if self.who in live:
+                live.remove(self.who)
+
+    class ModelJudgeStandIn:
+        name, version, fingerprint = "model-judge", "1", "mj"
+        engine = None
+
+        def __call__(self, items):
+            if self.engine is None:
+                self.engine = Engine("judge")
+            return [Verdict("safe", "ok", self.name, refused=True) for _ in items]
+
+        def close(self):
+            if self.engine is not None:
+                self.engine.close()
+                self.engine = None
+
+    monkeypatch.setattr(runner_module, "load_backend", lambda model, spec: Engine(model.name))
+    refs = {"m1": ModelRef("m1", "m1", None, "fp1"), "m2": ModelRef("m2", "m2", None, "fp2")}
+    runner = Runner(Config(judge="model-judge"), RunOptions(BackendSpec("hf")), Cache(None), refs.__getitem__,
+                    lambda name: ModelJudgeStandIn())
+    runner.stage_sources["base"] = "m2"
+    runner.stage_sources["original"] = "m1"
+    monkeypatch.setattr(runner, "judges_for", lambda suite, metric: ["model-judge"])
+    monkeypatch.setattr(runner, "_labels", lambda suite, judge: True)
+    for stage in ("original", "base"):
+        runner.add_to_plan([Case("catqa-en", stage, "harmful_rate", "model-judge")])
+    monkeypatch.setattr(runner, "samples", lambda suite: [Sample(suite, f"{suite}-{i}", f"p{i}") for i in range(3)])
+    runner.judged("original", "catqa-en", "model-judge")
+    runner.judged("base", "catqa-en", "model-judge")
+    assert max(peak) == 1, "a judge engine and a model engine were up at once"
