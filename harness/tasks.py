@@ -19,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Mapping, Sequence
 
 from .config import GenerationConfig, SuiteFile
@@ -75,15 +77,43 @@ def request(sample: Sample, task: Task, gen: GenerationConfig, spec: SuiteFile |
     if spec.trigger:
         text = f"{spec.trigger} {text}"
     system = sample.meta.get("system") or spec.system_prompt or gen.system_prompt
+    shots = fewshot_turns(spec.fewshot) if spec.fewshot else ()
     temperature = next(t for t in (spec.temperature, task.temperature, gen.temperature) if t is not None)
     # a suite's own setting wins; otherwise the task's length is a floor under generation.max_tokens
     params = SamplingParams(max_tokens=spec.max_tokens or max(task.max_tokens or 0, gen.max_tokens),
                             temperature=temperature, top_p=gen.top_p, seed=gen.seed)
-    chat = GenerationRequest(dataclasses.replace(sample, prompt=text).messages(system), params,
-                             repeat=int(sample.meta.get("repeat", 0)))
+    messages = dataclasses.replace(sample, prompt=text).messages(system)
+    if shots:  # worked examples as earlier turns, after the system prompt
+        head = 1 if system else 0
+        messages = messages[:head] + shots + messages[head:]
+    chat = GenerationRequest(messages, params, repeat=int(sample.meta.get("repeat", 0)))
     if task.choices:
         return ChoiceRequest(chat, tuple(sample.meta["choices"]))
     return chat
+
+
+@lru_cache(maxsize=16)
+def fewshot_turns(path: str) -> tuple[dict[str, str], ...]:
+    """A few-shot file as (user, assistant) turns; errors name the file and line."""
+    from .data.common import read_text
+
+    turns: list[dict[str, str]] = []
+    for line, raw in enumerate(read_text(Path(path).expanduser()).split("\n"), 1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise HarnessError(f"{path}:{line}: not valid JSON ({e.msg})") from None
+        q = row.get("prompt", row.get("question")) if isinstance(row, dict) else None
+        a = row.get("response", row.get("answer")) if isinstance(row, dict) else None
+        if not isinstance(q, str) or not isinstance(a, str) or not q.strip() or not a.strip():
+            raise HarnessError(f"{path}:{line}: a few-shot example needs `prompt` and `response` (or `question` "
+                               "and `answer`) strings")
+        turns += [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+    if not turns:
+        raise HarnessError(f"{path}: no few-shot examples")
+    return tuple(turns)
 
 
 def expand_repeats(samples: Sequence[Sample], task: Task, spec: SuiteFile | None = None) -> list[Sample]:

@@ -199,3 +199,15 @@ def test_a_judge_engine_is_closed_before_the_next_model_engine_starts(monkeypatc
     runner.judged("original", "catqa-en", "model-judge")
     runner.judged("base", "catqa-en", "model-judge")
     assert max(peak) == 1, "a judge engine and a model engine were up at once"
+
+
+def test_fewshot_examples_are_earlier_turns(tmp_path):
+    shots = tmp_path / "shots.jsonl"
+    shots.write_text('{"question": "1+1?", "answer": "1+1=2. The answer is 2."}\n\n{"prompt": "2+2?", "response": "The answer is 4."}\n')
+    r = request(Sample("gsm8k", "g", "3+3?"), Task(), GEN, SuiteFile(fewshot=str(shots)))
+    assert [m["role"] for m in r.messages] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert r.messages[2]["content"] == "1+1=2. The answer is 2." and r.messages[-1]["content"] == "3+3?"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "only a question"}\n')
+    with pytest.raises(HarnessError, match="bad.jsonl:1: a few-shot example needs"):
+        request(Sample("gsm8k", "g", "3+3?"), Task(), GEN, SuiteFile(fewshot=str(bad)))
