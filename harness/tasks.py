@@ -96,17 +96,11 @@ def request(sample: Sample, task: Task, gen: GenerationConfig, spec: SuiteFile |
 def fewshot_turns(path: str) -> tuple[dict[str, str], ...]:
     """A few-shot file as (user, assistant) turns; errors name the file and line."""
     from .data.common import read_text
+    from .data.userfiles import jsonl_rows
 
     turns: list[dict[str, str]] = []
-    for line, raw in enumerate(read_text(Path(path).expanduser()).split("\n"), 1):
-        if not raw.strip():
-            continue
-        try:
-            row = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise HarnessError(f"{path}:{line}: not valid JSON ({e.msg})") from None
-        q = row.get("prompt", row.get("question")) if isinstance(row, dict) else None
-        a = row.get("response", row.get("answer")) if isinstance(row, dict) else None
+    for line, row in jsonl_rows(Path(path), read_text(Path(path).expanduser())):
+        q, a = row.get("prompt", row.get("question")), row.get("response", row.get("answer"))
         if not isinstance(q, str) or not isinstance(a, str) or not q.strip() or not a.strip():
             raise HarnessError(f"{path}:{line}: a few-shot example needs `prompt` and `response` (or `question` "
                                "and `answer`) strings")

@@ -124,9 +124,9 @@ def load_triviaqa_path(path: Path) -> list[Sample]:
 
 def _jsonl(path: Path) -> list[tuple[str, dict]]:
     """(FILE:LINE, object) per row of a JSONL file; the errors are the user-file loader's."""
-    from .userfiles import _jsonl_rows
+    from .userfiles import jsonl_rows
 
-    rows = [(f"{path}:{line}", obj) for line, obj in _jsonl_rows(path, read_text(path))]
+    rows = [(f"{path}:{line}", obj) for line, obj in jsonl_rows(path, read_text(path))]
     if not rows:
         raise HarnessError(f"{path}: no rows")
     return rows

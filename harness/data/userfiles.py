@@ -35,7 +35,7 @@ def load_user_suite(name: str, path: str | Path) -> list[Sample]:
     text = read_text(path)
     if not text.strip():
         raise HarnessError(f"{path}: file is empty; expected at least one prompt")
-    rows = _jsonl_rows(path, text) if suffix == ".jsonl" else _csv_rows(path, text)
+    rows = jsonl_rows(path, text) if suffix == ".jsonl" else _csv_rows(path, text)
     samples: list[Sample] = []
     first_line: dict[str, int] = {}
     for index, (line, fields) in enumerate(rows):
@@ -50,7 +50,7 @@ def load_user_suite(name: str, path: str | Path) -> list[Sample]:
     return samples
 
 
-def _jsonl_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def jsonl_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
     # split on "\n" only: str.splitlines would also split on U+2028 inside JSON strings
     for line, raw in enumerate(text.split("\n"), 1):
         if not raw.strip():
