@@ -25,11 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_harness(model: str, keyword: str, cache_dir: Path, reports: Path) -> float:
+def run_harness(model: str, keyword: str, cache_dir: Path, reports: Path, gates: Path) -> float:
     import pytest
     start = time.perf_counter()
     code = pytest.main([str(ROOT / "suites"), "-q", "-p", "no:cacheprovider", "-k", keyword, "--model", model,
-                        "--cache-dir", str(cache_dir), "--reports-dir", str(reports), "--rootdir", str(ROOT)])
+                        "--cache-dir", str(cache_dir), "--reports-dir", str(reports), "--rootdir", str(ROOT),
+                        "--gates", str(gates)])
     elapsed = time.perf_counter() - start
     if code not in (0, 1):  # 1 = a gate failed, still a complete run
         sys.exit(f"harness run failed with exit code {code}")
@@ -76,11 +77,18 @@ def main() -> None:
     from vllm import LLM  # noqa: F401  (`vllm.LLM` is a lazy import of ~5 s: the same for both sides, kept out)
     raws, colds = [], []
     with tempfile.TemporaryDirectory() as tmp:
+        # safety.yaml's engine, decoding and judge, without its stages: the harness measures the one model
+        # raw vLLM serves (the attack and recovery stages would add their own generations)
+        gates = Path(tmp) / "bench.yaml"
+        import yaml
+        gates.write_text(yaml.safe_dump({"engine_args": dict(cfg.engine_args), "judge": "refusal",
+                                         "generation": {"max_tokens": cfg.generation.max_tokens, "temperature": 0.0},
+                                         "batch_size": cfg.batch_size}))
         for i in range(args.rounds):
             raw, n = run_raw(str(model.path), suites, dict(cfg.engine_args), cfg.generation.max_tokens)
             raws.append(raw)
-            colds.append(run_harness(str(model.path), args.keyword, Path(tmp) / f"cache{i}", Path(tmp) / "reports"))
-        warm = run_harness(str(model.path), args.keyword, Path(tmp) / f"cache{args.rounds - 1}", Path(tmp) / "reports")
+            colds.append(run_harness(str(model.path), args.keyword, Path(tmp) / f"cache{i}", Path(tmp) / "reports", gates))
+        warm = run_harness(str(model.path), args.keyword, Path(tmp) / f"cache{args.rounds - 1}", Path(tmp) / "reports", gates)
     raw, cold = min(raws), min(colds)
     print(f"\nprompts: {n} ({', '.join(suites)}), max_tokens {cfg.generation.max_tokens}, greedy")
     print(f"raw vLLM (load + LLM.chat + shutdown): {raw:8.2f} s  (runs: {', '.join(f'{x:.1f}' for x in raws)})")

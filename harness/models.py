@@ -110,7 +110,11 @@ def check_model_dir(path: Path, *, allow_pickle: bool, trust_remote_code: bool,
                            "pass --trust-remote-code if you trust it")
     archs = cfg.get("architectures") or []
     import transformers
-    unknown = [a for a in archs if not hasattr(transformers, a)]
+    # Looked up in the lazy module's index (dir() where it has none) rather than with hasattr, which would
+    # import the modeling code and torch (seconds) that a run served entirely from the cache never needs.
+    index = getattr(transformers, "_class_to_module", None)
+    known = index if isinstance(index, dict) else set(dir(transformers))
+    unknown = [a for a in archs if a not in known]
     if (not archs or unknown) and not trust_remote_code:
         raise HarnessError(f"--model {path}: unsupported architecture {unknown or archs or 'unspecified'}; "
                            "use a transformers-supported model or pass --trust-remote-code")
