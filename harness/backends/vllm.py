@@ -94,9 +94,9 @@ class VLLMBackend:
             ids = self._token_ids(req)
             if ids is not None and len(ids) + req.params.max_tokens > self.max_model_len:
                 out[i] = Generation("", PROMPT_TOO_LONG)
-            elif req.prompt is not None:
+            elif ids is not None:  # rendered once, here: the engine gets the tokens (no second rendering)
                 raw.append(i)
-                raw_ids.append(ids)  # type: ignore[arg-type]
+                raw_ids.append(ids)
             else:
                 run.append(i)
         tok = self.llm.get_tokenizer()
