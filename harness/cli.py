@@ -98,15 +98,13 @@ def register_ches(sub: argparse._SubParsersAction) -> None:
 def _report(args: argparse.Namespace) -> int:
     from harness.report import atomic_write
     from harness.report.diff import load_results
-    from harness.report.html import render_html
+    from harness.report.html import gate_rows, render_html
 
     results_path = Path(args.results)
     results = load_results(results_path)
     out = Path(args.out) if args.out else results_path.parent / "index.html"
     atomic_write(out, render_html(results, results_path.parent))
-    failed = [g for r in results["records"] for g in r.get("gates") or [] if not g["passed"]]
-    failed += [g for c in results.get("comparisons", []) for g in c.get("gates") or [] if not g["passed"]]
-    failed += [q for q in results.get("required", []) if not q["passed"]]
+    failed = [g for g in gate_rows(results) if not g["passed"]]
     print(f"{out}: {len(results['records'])} records, " + (f"{len(failed)} gate check(s) failed" if failed else "all gates held"))
     return 0
 

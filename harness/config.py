@@ -84,9 +84,6 @@ class Gate:
                 and fnmatch.fnmatchcase(stage, self.stage))
 
 
-SuiteKindName = Literal["harmful", "benign", "utility", "emergent"]
-
-
 @dataclass(frozen=True)
 class SuiteFile:
     """An entry of `suites:`: a user's prompt file run as a suite, a built-in suite run under another

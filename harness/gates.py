@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from .config import Gate
+from .records import judged_count
 
 UNPARSED = "unparsed_rate"
 
@@ -43,8 +44,7 @@ def check(gate: Gate, record: Mapping[str, Any]) -> GateCheck:
         return GateCheck(gate, gate.metric, None, False,
                          f"{where}: {gate.metric} has no judged samples (n=0); gate {on} {op} {threshold:.4g} cannot hold")
     passed = value <= threshold if op == "<=" else value >= threshold
-    judged = record["n"] + record["unparsed"] + record.get("excluded", 0)
-    k, n = (record["unparsed"], judged) if gate.metric == UNPARSED else (record["k"], record["n"])
+    k, n = (record["unparsed"], judged_count(record)) if gate.metric == UNPARSED else (record["k"], record["n"])
     rate = numbers["value"]
     message = (f"{where}: {gate.metric} {k}/{n} = {rate:.1%} (95% CI {numbers['ci_low']:.1%}–{numbers['ci_high']:.1%}) "
                f"{'holds' if passed else 'breaches'} gate {on} {op} {threshold:.1%} [judge {record['judge']}]")

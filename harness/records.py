@@ -83,6 +83,11 @@ def make_record(suite: str, stage: str, judge: str, metric: str, judged: Sequenc
     }
 
 
+def judged_count(record: Mapping[str, Any]) -> int:
+    """Every sample the judge saw: counted (n), unparsed, and read but outside the metric (excluded)."""
+    return record["n"] + record["unparsed"] + record.get("excluded", 0)
+
+
 def score_summary(judged: Sequence[JudgedSample]) -> dict[str, Any] | None:
     scores = [j.verdict.score for j in judged if j.verdict.score is not None]
     if not scores:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 
 from tqdm.auto import tqdm
 
-from .backends import Backend, BackendSpec, load_backend, respond
+from .backends import Backend, BackendSpec, load_backend, respond, scores_choices
 from .cache import Cache, request_key
 from .config import Config
 from .data import SuiteUnavailable, load_suite, suite_info
@@ -128,28 +128,26 @@ class Runner:
 
     # -- phase 1: generate ----------------------------------------------------------------------
     def generations(self, stage: str, suite: str) -> list[Generation]:
-        self._check_answerable(suite)
+        unanswerable = self._unanswerable(suite)
+        if unanswerable is not None:
+            raise unanswerable
         if (stage, suite) not in self._generated:
             suites = [suite]
             if self.options.plan_ahead:
                 suites += [s for s in self.plan.get(stage, []) if (stage, s) not in self._generated and s != suite
-                           and self._answerable(s)]
+                           and self._unanswerable(s) is None]
             self._generate(stage, suites)
         return self._generated[(stage, suite)]
 
-    def _answerable(self, suite: str) -> bool:
-        try:
-            self._check_answerable(suite)
-            return True
-        except SuiteUnavailable:
-            return False
-
-    def _check_answerable(self, suite: str) -> None:
-        """A multiple-choice suite needs log-likelihoods, which an OpenAI-compatible server does not give:
-        it skips (with the reason) instead of failing the generation of every suite batched with it."""
-        if self.options.backend.kind == "openai" and suite_info(suite, self.config.suites).task.choices:
-            raise SuiteUnavailable(f"{suite} is scored by the log-likelihood of each choice, which --backend openai "
-                                   "cannot give; run it with --backend vllm or --backend hf")
+    def _unanswerable(self, suite: str) -> SuiteUnavailable | None:
+        """Why the backend cannot answer `suite`, if it cannot: a multiple-choice suite needs log-likelihoods
+        (an OpenAI-compatible server gives none); it skips with the reason instead of failing the generation
+        of every suite batched with it."""
+        kind = self.options.backend.kind
+        if suite_info(suite, self.config.suites).task.choices and not scores_choices(kind):
+            return SuiteUnavailable(f"{suite} is scored by the log-likelihood of each choice, which --backend {kind} "
+                                    "cannot give; run it with --backend vllm or --backend hf")
+        return None
 
     def requests(self, suite: str) -> list[Request]:
         info, spec = suite_info(suite, self.config.suites), self.config.suites.get(suite)
@@ -236,16 +234,12 @@ class Runner:
 
     def _labels(self, suite: str, judge_name: str) -> bool:
         """Whether `judge_name` labels any metric of `suite` (so one judge call covers a stage's suites)."""
-        info = suite_info(suite, self.config.suites)
-        metrics = {"harmful": ["harmful_rate"], "benign": ["over_refusal_rate"], "utility": [info.task.metric],
-                   "emergent": ["misaligned_rate"]}
-        for kind in info.kinds:
-            for metric in metrics[kind]:
-                try:
-                    if metric and judge_name in self.judges_for(suite, metric):
-                        return True
-                except SuiteUnavailable:
-                    pass
+        for metric in suite_info(suite, self.config.suites).metrics:
+            try:
+                if judge_name in self.judges_for(suite, metric):
+                    return True
+            except SuiteUnavailable:
+                pass
         return False
 
     def judged(self, stage: str, suite: str, judge_name: str) -> list[JudgedSample]:
@@ -253,7 +247,7 @@ class Runner:
             suites = [suite]
             if self.options.plan_ahead:
                 suites += [s for s in self.plan.get(stage, []) if s != suite and self._labels(s, judge_name)
-                           and self._answerable(s)]
+                           and self._unanswerable(s) is None]
             gens = {s: self.generations(stage, s) for s in suites}  # generation finishes before judging
             judge = self.judge(judge_name)
             items: list[tuple[str, int, Sample, Generation]] = []

@@ -119,12 +119,13 @@ class SafetySession:
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
         needed = {(s, st) for s, st0, base, _ in self.comparison_cases() for st in (st0, base)}
-        kept = [i for i in items if (case := case_of(i, self.judge_names[0], self.cfg)) is None
+        of = {id(i): case_of(i, self.judge_names[0], self.cfg) for i in items}
+        kept = [i for i in items if (case := of[id(i)]) is None
                 or self.cfg.runs(case.suite, case.stage) or (case.suite, case.stage) in needed]
         if len(kept) < len(items):  # `stage_suites`: this suite is not measured at this stage
             config.hook.pytest_deselected(items=[i for i in items if i not in kept])
             items[:] = kept
-        cases = [c for c in (case_of(i, self.judge_names[0], self.cfg) for i in items) if c is not None]
+        cases = [c for c in (of[id(i)] for i in items) if c is not None]
         if not cases:
             return
         order = {s: n for n, s in enumerate([*self.stages, COMPARISON])}

@@ -182,9 +182,10 @@ class EnginePool:
         return json.dumps([model.fingerprint, spec.kind, spec.base_url, sorted(map(str, spec.engine_args.items()))])
 
     def acquire(self, model: ModelRef, spec: BackendSpec) -> Backend:
-        entry = self._engines.get(self.key(model, spec))
+        key = self.key(model, spec)
+        entry = self._engines.get(key)
         if entry is None:
-            entry = self._engines[self.key(model, spec)] = [load_backend(model, spec), 0]
+            entry = self._engines[key] = [load_backend(model, spec), 0]
         entry[1] += 1
         return entry[0]
 

@@ -123,16 +123,26 @@ def respond(backend: Backend, requests: Sequence[Request]) -> list[Generation]:
     return out  # type: ignore[return-value]
 
 
+def backend_class(kind: str) -> type:
+    """The class of a backend kind. Its module imports its engine (vllm, torch) only when constructed."""
+    if kind == "vllm":
+        from .vllm import VLLMBackend
+        return VLLMBackend
+    if kind == "hf":
+        from .hf import HFBackend
+        return HFBackend
+    from .openai import OpenAIBackend
+    return OpenAIBackend
+
+
+def scores_choices(kind: str) -> bool:
+    """Whether backends of this kind give log-likelihoods, which multiple-choice suites are scored by."""
+    return hasattr(backend_class(kind), "loglikelihood")
+
+
 def load_backend(model: "ModelRef", spec: BackendSpec) -> Backend:
     """Construct the engine for `model`. Imports lazily so a missing vllm only matters if used."""
-    if spec.kind == "vllm":
-        from .vllm import VLLMBackend
-        return VLLMBackend(model, spec)
-    if spec.kind == "hf":
-        from .hf import HFBackend
-        return HFBackend(model, spec)
-    from .openai import OpenAIBackend
-    return OpenAIBackend(model, spec)
+    return backend_class(spec.kind)(model, spec)
 
 
 from ..models import ModelRef  # noqa: E402  (type only; models imports nothing from here)

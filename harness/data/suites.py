@@ -16,7 +16,7 @@ from typing import Callable, Literal, Mapping
 
 from ..config import SuiteFile
 from ..errors import HarnessError
-from ..tasks import JUDGED, Task, expand_repeats
+from ..tasks import JUDGED, KIND_METRICS, Task, expand_repeats
 from ..types import Sample
 from . import emergent, hexphi, hub, vendored
 from .subset import stratified_subset
@@ -51,6 +51,11 @@ class SuiteInfo:
     @property
     def kinds(self) -> tuple[SuiteKind, ...]:
         return (self.kind, *self.also)
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The metric each of its kinds is measured by."""
+        return tuple(m for k in self.kinds if (m := self.task.metric if k == "utility" else KIND_METRICS[k]))
 
     def load(self) -> list[Sample]:
         return self.loader()

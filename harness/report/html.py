@@ -25,7 +25,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from .plots import Point, heat_color, interval_bar, stage_plot
+from ..records import judged_count
+from .plots import HIGHER_IS_BETTER, Point, heat_color, interval_bar, stage_plot
 from .samples import MAX_SAMPLES, load_encoded
 from .summary import pct
 
@@ -63,7 +64,7 @@ def gate_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     for r in results.get("records", []):
         for g in r.get("gates") or []:
             unparsed = g["metric"] == "unparsed_rate"
-            judged = r["n"] + r["unparsed"] + r.get("excluded", 0)
+            judged = judged_count(r)
             rows.append({"kind": "threshold", "suite": r["suite"], "stage": r["stage"], "metric": g["metric"],
                          "judge": r["judge"], "k": r["unparsed"] if unparsed else r["k"], "n": judged if unparsed else r["n"],
                          "value": (r["unparsed"] / judged if judged else None) if unparsed else r["value"],
@@ -151,7 +152,7 @@ def heat_maps(results: dict[str, Any], stages: list[str]) -> list[dict[str, Any]
 def unparsed_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for r in results.get("records", []):
-        judged = r["n"] + r["unparsed"] + r.get("excluded", 0)
+        judged = judged_count(r)
         out.append({"suite": r["suite"], "stage": r["stage"], "judge": r["judge"], "metric": r["metric"],
                     "unparsed": r["unparsed"], "excluded": r.get("excluded", 0), "judged": judged,
                     "rate": r["unparsed"] / judged if judged else None, "categories": r.get("judge_categories") or {}})
@@ -175,7 +176,7 @@ def render_html(results: dict[str, Any], reports_dir: Path, max_samples: int = M
     meta = {k: results.get(k) for k in ("created", "harness_version", "command", "git", "environment", "config")}
     return env.get_template("index.html.j2").render(
         results=results, stages=stages, gates=gates, main_gates=main_gates, quality_gates=quality, failed=failed,
-        bar=interval_bar,
+        bar=interval_bar, higher_is_better=HIGHER_IS_BETTER,
         plots=stage_plots(results, stages), tradeoff=tradeoff(results, stages), heat_maps=heat_maps(results, stages),
         costs=results.get("stages") or [], agreement=results.get("agreement") or [], unparsed=unparsed_rows(results),
         models=results.get("models") or {}, meta_json=json.dumps(meta, indent=2, ensure_ascii=False, default=str),

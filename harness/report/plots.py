@@ -8,7 +8,10 @@ from typing import Sequence
 
 from markupsafe import Markup, escape
 
-HIGHER_IS_BETTER = {"accuracy", "exact_match", "pass_at_1"}
+from ..tasks import METRIC_KINDS
+from .summary import pct as _pct
+
+HIGHER_IS_BETTER = frozenset(m for m, kind in METRIC_KINDS.items() if kind == "utility")
 
 
 @dataclass(frozen=True)
@@ -19,10 +22,6 @@ class Point:
     ci_high: float | None
     k: int
     n: int
-
-
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.1f}%"
 
 
 def interval_bar(value: float | None, lo: float | None, hi: float | None, threshold: float | None = None,
