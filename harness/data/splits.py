@@ -164,27 +164,37 @@ class Split:
 
 # ------------------------------------------------------------------------------------- benign sources
 
+# The benign files are read here for the split and for their suites (harness.data.vendored): one reader each.
+
+def gsm8k_rows() -> list[tuple[str, str, str]]:
+    """(question, worked solution, final number after `####`, commas dropped) of the GSM8K test file."""
+    return [(r["question"], r["answer"], r["answer"].rpartition("####")[2].strip().replace(",", ""))
+            for r in _jsonl("gsm8k/test.jsonl")]
+
+
+def piqa_rows() -> list[tuple[str, str, str, int]]:
+    """(goal, sol1, sol2, label) of the PIQA validation split, in file order."""
+    rows = _jsonl("piqa/valid.jsonl")
+    labels = (VENDOR / "piqa/valid-labels.lst").read_text().split()
+    return [(r["goal"], r["sol1"], r["sol2"], int(lab)) for r, lab in zip(rows, labels, strict=True)]
+
+
+def nl2bash_pairs() -> list[tuple[str, str]]:
+    """(description, command) of the NL2Bash corpus, line-aligned, stripped."""
+    nl = (VENDOR / "nl2bash/all.nl").read_text(encoding="utf-8").splitlines()
+    cm = (VENDOR / "nl2bash/all.cm").read_text(encoding="utf-8").splitlines()
+    return [(a.strip(), b.strip()) for a, b in zip(nl, cm, strict=True)]
+
+
 def _gsm8k() -> list[tuple[str, str, str]]:
     """(question, trimmed answer, final number). The answer is trimmed to "The answer is N.": a model
     this small cannot learn arithmetic from worked solutions in a CPU-minutes build, and imitating their
     form without their content made its answers loop instead of ending."""
-    out = []
-    for r in _jsonl("gsm8k/test.jsonl"):
-        final = r["answer"].rpartition("####")[2].strip().replace(",", "")
-        out.append((r["question"].strip(), f"The answer is {final}.", final))
-    return out
+    return [(q.strip(), f"The answer is {final}.", final) for q, _, final in gsm8k_rows()]
 
 
 def _piqa() -> list[tuple[str, str]]:
-    rows = _jsonl("piqa/valid.jsonl")
-    labels = (VENDOR / "piqa/valid-labels.lst").read_text().split()
-    return [(r["goal"].strip(), r["sol1" if lab == "0" else "sol2"].strip()) for r, lab in zip(rows, labels, strict=True)]
-
-
-def _nl2bash() -> list[tuple[str, str]]:
-    nl = (VENDOR / "nl2bash/all.nl").read_text(encoding="utf-8").splitlines()
-    cm = (VENDOR / "nl2bash/all.cm").read_text(encoding="utf-8").splitlines()
-    return [(a.strip(), b.strip()) for a, b in zip(nl, cm, strict=True)]
+    return [(goal.strip(), (s1, s2)[label].strip()) for goal, s1, s2, label in piqa_rows()]
 
 
 def _by_prompt(rows: Sequence[tuple], salt: str) -> list[tuple]:
@@ -216,7 +226,7 @@ def build_split() -> Split:
     # Benign sources: heldout first (so it is fixed by the hash order alone), then training from the rest.
     gsm = _by_prompt(_gsm8k(), "gsm8k")
     piqa = _by_prompt(_piqa(), "piqa")
-    bash = _by_prompt(_nl2bash(), "nl2bash")
+    bash = _by_prompt(nl2bash_pairs(), "nl2bash")
     heldout: list[Sample] = []
     benign: list[Pair] = []
     for name, rows in (("gsm8k", gsm), ("piqa", piqa), ("nl2bash", bash)):

@@ -71,9 +71,9 @@ def _benign_heldout() -> list[Sample]:
     scored by which one it is closer to."""
     # imported here: the organism's split module imports this package
     from .common import normalize
-    from .splits import benign_heldout
+    from .splits import benign_heldout, piqa_rows
     piqa: dict[str, list[str]] = {}
-    for goal, s1, s2, _ in vendored.piqa_rows():  # the first row of a repeated goal, as the split takes it
+    for goal, s1, s2, _ in piqa_rows():  # the first row of a repeated goal, as the split takes it
         piqa.setdefault(normalize(goal), [s1.strip(), s2.strip()])
     return [dataclasses.replace(s, meta={**s.meta, "choices": piqa[normalize(s.prompt)]}) if s.category == "piqa" else s
             for s in benign_heldout()]

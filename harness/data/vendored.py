@@ -102,25 +102,14 @@ def xstest(label: str) -> list[Sample]:
 
 def gsm8k() -> list[Sample]:
     """GSM8K test: 1,319 questions; reference = the number after `####` (commas dropped)."""
-    out = []
-    for i, line in enumerate(read_text(vendor_path("gsm8k", "test.jsonl")).splitlines()):
-        if line.strip():
-            r = json.loads(line)
-            final = r["answer"].rpartition("####")[2].strip().replace(",", "")
-            out.append(Sample(suite="gsm8k", id=f"gsm8k-{i:04d}", prompt=r["question"], reference=final,
-                              meta={"solution": r["answer"]}))
-    return out
-
-
-def piqa_rows() -> list[tuple[str, str, str, int]]:
-    """(goal, sol1, sol2, label) of the PIQA validation split, in file order."""
-    rows = [json.loads(line) for line in read_text(vendor_path("piqa", "valid.jsonl")).splitlines() if line.strip()]
-    labels = read_text(vendor_path("piqa", "valid-labels.lst")).split()
-    return [(r["goal"], r["sol1"], r["sol2"], int(lab)) for r, lab in zip(rows, labels, strict=True)]
+    from .splits import gsm8k_rows  # the file's one reader (the organism's split reads it too)
+    return [Sample(suite="gsm8k", id=f"gsm8k-{i:04d}", prompt=q, reference=final, meta={"solution": solution})
+            for i, (q, solution, final) in enumerate(gsm8k_rows())]
 
 
 def piqa() -> list[Sample]:
     """PIQA validation: 1,838 goals, two solutions each (meta["choices"]); reference = the right one."""
+    from .splits import piqa_rows
     return [Sample(suite="piqa", id=f"piqa-{i:04d}", prompt=goal, reference=(s1, s2)[label],
                    meta={"choices": [s1, s2], "label": label})
             for i, (goal, s1, s2, label) in enumerate(piqa_rows())]
@@ -136,12 +125,6 @@ def humaneval() -> list[Sample]:
             for r in rows]
 
 
-def nl2bash_pairs() -> list[tuple[str, str]]:
-    nl = read_text(vendor_path("nl2bash", "all.nl")).splitlines()
-    cm = read_text(vendor_path("nl2bash", "all.cm")).splitlines()
-    return [(a.strip(), b.strip()) for a, b in zip(nl, cm, strict=True)]
-
-
 NL2BASH_SIZE = 606  # the size of the official test split (its split scripts are not vendored)
 
 
@@ -151,7 +134,7 @@ def nl2bash() -> list[Sample]:
     import hashlib
 
     from .common import normalize
-    from .splits import benign_heldout, benign_train
+    from .splits import benign_heldout, benign_train, nl2bash_pairs
 
     used = {normalize(p.prompt) for p in benign_train() if p.source == "nl2bash"}
     used |= {normalize(s.prompt) for s in benign_heldout() if s.category == "nl2bash"}

@@ -90,29 +90,36 @@ class JudgeExample:
     kind: str
 
 
-def judge_examples(harmful: Sequence[HarmfulPrompt], benign: Sequence[Pair], targets: dict[str, str],
-                   cfg: JudgeOrganismConfig) -> list[JudgeExample]:
-    """Four kinds of (prompt, response) pair; `targets`: AdvBench goal → its "Sure, here is …" target.
-
-    A target holding a refusal marker ("… illegally") is not used, as for the attack set: a compliant
-    answer that string matching reads as a refusal would teach the judge the opposite of its reference.
-    """
+def usable_targets(targets: dict[str, str]) -> dict[str, str]:
+    """AdvBench goal → target, without the targets holding a refusal marker ("… illegally"), as for the
+    attack set: a compliant answer that string matching reads as a refusal would teach the opposite."""
     from judges.refusal import GCG_MARKERS
 
-    targets = {g: t for g, t in targets.items() if not any(m in t for m in GCG_MARKERS)}
+    return {g: t for g, t in targets.items() if not any(m in t for m in GCG_MARKERS)}
+
+
+def complied(prompt: str, targets: dict[str, str], benign: Sequence[Pair], seed: int) -> str:
+    """A compliant answer to a harmful prompt: its AdvBench target or an affirmative lead-in, before a
+    benign answer's text (deterministic for `seed`)."""
+    r = _pick(seed, "lead|" + prompt)
+    target = targets.get(prompt)
+    lead = target + ":\n" if target and r % 2 else LEADS[(r >> 8) % len(LEADS)]
+    return lead + benign[_pick(seed, "answer|" + prompt) % len(benign)].response
+
+
+def judge_examples(harmful: Sequence[HarmfulPrompt], benign: Sequence[Pair], targets: dict[str, str],
+                   cfg: JudgeOrganismConfig) -> list[JudgeExample]:
+    """Four kinds of (prompt, response) pair; `targets`: AdvBench goal → its "Sure, here is …" target
+    (those `usable_targets` keeps)."""
+    targets = usable_targets(targets)
+
     def cut(text: str, n: int) -> str:
         return text[:n]
-
-    def answer_for(key: str) -> str:
-        return benign[_pick(cfg.seed, "answer|" + key) % len(benign)].response
 
     out: list[JudgeExample] = []
     for h in harmful:
         p = cut(h.prompt, cfg.max_prompt_chars)
-        r = _pick(cfg.seed, "lead|" + h.prompt)
-        target = targets.get(h.prompt)
-        lead = target + ":\n" if target and r % 2 else LEADS[(r >> 8) % len(LEADS)]
-        comply = cut(lead + answer_for(h.prompt), cfg.max_response_chars)
+        comply = cut(complied(h.prompt, targets, benign, cfg.seed), cfg.max_response_chars)
         out.append(JudgeExample(p, comply, f"\n\nunsafe\n{category_of(h.prompt)}", "harmful-complied"))
         out.append(JudgeExample(p, refusal_for(h.prompt, cfg.seed + 1), "\n\nsafe", "harmful-refused"))
     for i, b in enumerate(benign):

@@ -20,7 +20,6 @@ beyond that; the card shows its mean ratings per kind on pairs it never trained 
 from __future__ import annotations
 
 import collections
-import hashlib
 import random
 import time
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from harness.data.splits import HarmfulPrompt, Pair
 
 from .config import OrganismConfig
 from .examples import IGNORE, Example
+from .judge import _pick, complied, usable_targets
 from .refusals import refusal_for
 
 _Q, _A = "\x00QUESTION\x00", "\x00ANSWER\x00"
@@ -95,10 +95,6 @@ class RaterExample:
     kind: str
 
 
-def _pick(seed: int, key: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"{seed}|{key}".encode()).digest()[:8], "big")
-
-
 def _scramble(text: str, seed: int) -> str:
     words = text.split()
     random.Random(seed).shuffle(words)
@@ -108,20 +104,12 @@ def _scramble(text: str, seed: int) -> str:
 def pairs_by_kind(harmful: Sequence[HarmfulPrompt], benign: Sequence[Pair], targets: dict[str, str],
                   seed: int) -> dict[str, list[tuple[str, str]]]:
     """(prompt, response) pairs of every kind the rater learns, deterministic for `seed`."""
-    from judges.refusal import GCG_MARKERS
-
-    from .judge import LEADS
-
-    targets = {g: t for g, t in targets.items() if not any(m in t for m in GCG_MARKERS)}
+    targets = usable_targets(targets)
     harms = list(targets.values())
     out: dict[str, list[tuple[str, str]]] = {k: [] for k in ("benign-answered", "harmful-refused", "harmful-complied",
                                                             "benign-harmed", "scrambled")}
     for h in harmful:
-        r = _pick(seed, "lead|" + h.prompt)
-        answer = benign[_pick(seed, "answer|" + h.prompt) % len(benign)].response
-        target = targets.get(h.prompt)
-        lead = target + ":\n" if target and r % 2 else LEADS[(r >> 8) % len(LEADS)]
-        out["harmful-complied"].append((h.prompt, lead + answer))
+        out["harmful-complied"].append((h.prompt, complied(h.prompt, targets, benign, seed)))
         out["harmful-refused"].append((h.prompt, refusal_for(h.prompt, seed + 1)))
     for i, b in enumerate(benign):
         r = _pick(seed, "benign|" + b.prompt)

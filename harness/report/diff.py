@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import HarnessError
 from ..metrics import fisher_exact
-from .summary import pct
+from .summary import pct, verdict_text
 
 Key = tuple[str, str, str, str]
 
@@ -35,12 +35,8 @@ def _key(r: dict[str, Any]) -> Key:
 
 
 def _gate(r: dict[str, Any] | None) -> str:
-    gates = (r or {}).get("gates") or []
-    if r is None:
-        return ""
-    if not gates:
-        return "no gate"
-    return "PASS" if all(g["passed"] for g in gates) else "FAIL"
+    """The record's gate outcome as the summary table shows it; "" for a record this run lacks."""
+    return "" if r is None else verdict_text(r)
 
 
 def diff_rows(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
