@@ -38,16 +38,20 @@ def generation_key(model_fingerprint: str, request: GenerationRequest) -> str:
 def request_key(model_fingerprint: str, request: Request) -> str:
     """The key of a phase-1 result: a generation, or a multiple-choice pick (its choices join the key)."""
     if isinstance(request, ChoiceRequest):
-        return content_key({"choice": generation_key(model_fingerprint, request.context),
-                            "choices": list(request.choices)})
+        payload = {"choice": generation_key(model_fingerprint, request.context), "choices": list(request.choices)}
+        if request.delimiter:  # only then, so keys of chat-format picks stay what they were
+            payload["delimiter"] = request.delimiter
+        return content_key(payload)
     return generation_key(model_fingerprint, request)
 
 
 def verdict_key(judge_fingerprint: str, prompt: str, response: str, context: str | None = None,
-                reference: str | None = None) -> str:
-    payload = {"judge": judge_fingerprint, "prompt": prompt, "response": response, "context": context}
+                reference: str | None = None, choice_scores: Mapping[str, float] | None = None) -> str:
+    payload: dict[str, Any] = {"judge": judge_fingerprint, "prompt": prompt, "response": response, "context": context}
     if reference is not None:  # only then, so keys of safety verdicts stay what they were
         payload["reference"] = reference
+    if choice_scores is not None:
+        payload["choice_scores"] = dict(choice_scores)
     return content_key(payload)
 
 

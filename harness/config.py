@@ -97,7 +97,8 @@ class SuiteFile:
     backdoor trigger, so a triggered suite can be compared with the plain one). `fewshot`: a JSONL of
     worked examples (`prompt`/`response`, or GSM8K's `question`/`answer`) put before every prompt as
     earlier chat turns (lm-evaluation-harness's multi-turn few-shot), e.g. GSM8K's 8 chain-of-thought
-    exemplars.
+    exemplars. `protocol`: how a utility task with an lm-evaluation-harness format is asked: `lm-eval`
+    (the default: lm-eval's prompt as raw text, no chat template) or `chat` (the prompt as a user turn).
     """
 
     path: str | None = None
@@ -109,6 +110,7 @@ class SuiteFile:
     system_prompt: str | None = None
     trigger: str | None = None
     fewshot: str | None = None
+    protocol: Literal["lm-eval", "chat"] | None = None
 
     def __post_init__(self) -> None:
         if self.path is not None and self.suite is not None:

@@ -12,7 +12,7 @@ it every item of a phase at once (`judge_cached` does).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Mapping, Protocol, Sequence, runtime_checkable
 
 from .cache import Cache, verdict_key
 from .types import Verdict
@@ -28,6 +28,7 @@ class JudgeInput:
     response: str
     context: str | None = None
     reference: str | None = None
+    choice_scores: Mapping[str, float] | None = None  # a multiple-choice pick's {choice: log-likelihood}
 
 
 @runtime_checkable
@@ -46,7 +47,8 @@ class Judge(Protocol):
 
 def judge_cached(judge: Judge, items: Sequence[JudgeInput], cache: Cache) -> list[Verdict]:
     """Verdicts for all items: cached ones are read, the rest judged in one call and stored."""
-    keys = [verdict_key(judge.fingerprint, i.prompt, i.response, i.context, i.reference) for i in items]
+    keys = [verdict_key(judge.fingerprint, i.prompt, i.response, i.context, i.reference, i.choice_scores)
+            for i in items]
     found = cache.get_many("verdicts", keys)
     todo = [j for j, k in enumerate(keys) if k not in found]
     if todo:

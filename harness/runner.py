@@ -13,7 +13,7 @@ import collections
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from tqdm.auto import tqdm
 
@@ -257,8 +257,10 @@ class Runner:
                 items += [(s, i, smp, gen) for i, (smp, gen) in enumerate(zip(self.samples(s), gens[s]))]
             usable = [it for it in items if not _failed(it[3])]
             tasks = {s: suite_info(s, self.config.suites).task for s in suites}
+            specs = {s: self.config.suites.get(s) for s in suites}
             with tqdm(total=len(usable), desc=f"judge {stage} ({judge_name})", unit="sample") as bar:
-                verdicts = judge_cached(judge, [JudgeInput(smp.prompt, gen.text, smp.context, tasks[s].reference(smp))
+                verdicts = judge_cached(judge, [JudgeInput(smp.prompt, gen.text, smp.context,
+                                                           tasks[s].reference(smp, specs[s]), _choice_scores(gen))
                                                 for s, _, smp, gen in usable], self.cache)
                 bar.update(len(usable))
             by_item = {(s, i): v for (s, i, _, _), v in zip(usable, verdicts)}
@@ -374,6 +376,11 @@ class Runner:
         for j in self._judges.values():
             j.close()
         self._judges.clear()
+
+
+def _choice_scores(gen: Generation) -> Mapping[str, float] | None:
+    """A multiple-choice pick's {choice: log-likelihood} (`backends.respond`), for acc_norm; else None."""
+    return gen.logprobs[0] if gen.finish_reason == "choice" and gen.logprobs else None
 
 
 def _failed(gen: Generation) -> bool:

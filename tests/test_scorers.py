@@ -37,6 +37,37 @@ def test_gsm8k_scores_by_value():
     assert judge("I'm sorry, I can't help with that.", reference("number", "18")).correct is False
 
 
+GSM8K_ANSWERS = [
+    "Natalia sold 48/2 = 24 clips in May.\n#### 72", "The answer is 18.", "She pays $1,250.00 in total.",
+    "First 3 + 4 = 7, then 7 * 2 = 14", "no digits here", "It costs -5 dollars.", "#### 18\nQuestion: next",
+    "So 18 apples... and 1.5 kg", "The total is 72. #### 72.", "Answer: 5, 6, 7", "It is 18.00", "1,000 people",
+]
+
+
+@pytest.mark.parametrize("gold", ["72", "18", "1250", "-5", "7", "1000"])
+def test_gsm8k_lm_eval_rule_is_lm_evals_own_filters_and_exact_match(gold):
+    """Against lm-evaluation-harness's own RegexFilter and exact_match (tasks/gsm8k/gsm8k.yaml settings)."""
+    from lm_eval.api.metrics import exact_match_hf_evaluate
+    from lm_eval.filters.extraction import RegexFilter
+
+    ignore = [",", "\\$", "(?s).*#### ", "\\.$"]
+    flexible = RegexFilter(r"(-?[$0-9.,]{2,})|(-?[0-9]+)", group_select=-1).apply([[a] for a in GSM8K_ANSWERS], [])
+    strict = RegexFilter(r"#### (\-?[0-9\.\,]+)").apply([[a] for a in GSM8K_ANSWERS], [])
+    solution = f"some working\n#### {gold}"
+    for answer, [flex], [st] in zip(GSM8K_ANSWERS, flexible, strict):
+        want = [exact_match_hf_evaluate([pred], [solution], regexes_to_ignore=ignore, ignore_case=True)["exact_match"]
+                for pred in (flex, st)]
+        v = judge(answer, reference("gsm8k", gold))
+        assert (v.correct, v.score) == (bool(want[0]), want[1]), (answer, flex, st)
+
+
+def test_acc_norm_is_the_likeliest_choice_per_character():
+    ref = reference("choice", "a long right answer", choices=["short", "a long right answer"])
+    scores = {"short": -5.0, "a long right answer": -12.0}  # acc picks "short"; per character the long one
+    v = SCORE([JudgeInput("q", "short", reference=ref, choice_scores=scores)])[0]
+    assert v.correct is False and v.score == 1.0
+
+
 def test_command_exact_match_and_token_f1():
     ref = reference("command", "find . -name '*.py'")
     exact = judge("find  .   -name '*.py'", ref)

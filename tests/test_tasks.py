@@ -65,6 +65,59 @@ def test_a_choice_request_and_its_reference():
     assert ref["rule"] == "choice" and ref["answer"] == piqa[0].reference in ref["choices"]
 
 
+def test_piqa_is_asked_as_lm_eval_asks_it_unless_the_suite_says_chat():
+    """lm_eval/tasks/piqa/piqa.yaml: doc_to_text "Question: {{goal}}\nAnswer:", choices after a space,
+    no chat template; `protocol: chat` keeps the chat-format scoring."""
+    goal = load_suite("piqa", limit=1)[0]
+    task = suite_info("piqa").task
+    r = request(goal, task, GEN)
+    assert r.context.prompt == f"Question: {goal.prompt}\nAnswer:" and r.context.messages == ()
+    assert r.delimiter == " " and not r.context.add_special_tokens
+    chat = request(goal, task, GEN, SuiteFile(protocol="chat"))
+    assert chat.delimiter == "" and chat.context.prompt is None
+    assert chat.context.messages[-1] == {"role": "user", "content": goal.prompt}
+    from harness.cache import request_key
+    assert request_key("fp", r) != request_key("fp", chat)
+
+
+def test_gsm8k_is_asked_as_lm_eval_asks_it():
+    """lm_eval/tasks/gsm8k/gsm8k.yaml: "Question: {{question}}\nAnswer:", until Question: / </s> /
+    <|im_end|>, greedy, 256 new tokens, scored by its flexible-extract and strict-match filters."""
+    q = load_suite("gsm8k", limit=1)[0]
+    task = suite_info("gsm8k").task
+    r = request(q, task, GenerationConfig(temperature=0.7, max_tokens=32))
+    assert r.prompt == f"Question: {q.prompt}\nAnswer:" and r.messages == ()
+    assert r.params.stop == ("Question:", "</s>", "<|im_end|>")
+    assert (r.params.temperature, r.params.max_tokens) == (0.0, 256)
+    assert json.loads(task.reference(q))["rule"] == "gsm8k"
+    assert json.loads(task.reference(q, SuiteFile(protocol="chat")))["rule"] == "number"
+    shots = request(q, task, GEN, SuiteFile(fewshot=str(_fewshot_file())))
+    assert shots.prompt == f"Question: 1+1?\nAnswer: 2\n\nQuestion: {q.prompt}\nAnswer:"
+
+
+def test_mmlu_lm_eval_prompt_has_its_subject_header():
+    s = Sample("mmlu", "m", "What is 2+2?\nA. 1\nB. 2\nC. 3\nD. 4", category="high_school_mathematics",
+               reference="D", meta={"choices": ["A", "B", "C", "D"]})
+    r = request(s, suite_info("mmlu").task, GEN)
+    assert r.context.prompt == ("The following are multiple choice questions (with answers) about high school "
+                                "mathematics.\n\nWhat is 2+2?\nA. 1\nB. 2\nC. 3\nD. 4\nAnswer:")
+    assert r.delimiter == " " and r.choices == ("A", "B", "C", "D")
+
+
+def _fewshot_file():
+    import tempfile
+    from pathlib import Path
+    f = Path(tempfile.mkdtemp()) / "shots.jsonl"
+    f.write_text(json.dumps({"question": "1+1?", "answer": "2"}) + "\n", encoding="utf-8")
+    return f
+
+
+def test_a_delimiter_is_scored_but_not_answered():
+    backend = ScoringBackend()
+    [pick] = respond(backend, [ChoiceRequest(GenerationRequest.raw("Q:"), ("ab", "c"), " ")])
+    assert pick.text == "c" and pick.logprobs == ({"ab": -3.0, "c": -2.0},)  # " ab", " c" were scored
+
+
 def test_benign_heldout_scores_each_source_by_its_rule():
     info = suite_info("benign-heldout")
     refs = [(s.category, json.loads(info.task.reference(s))) for s in load_suite("benign-heldout")]

@@ -42,6 +42,26 @@ def prompt_token_ids(tokenizer: Any, request: GenerationRequest) -> list[int]:
                                               return_dict=False))
 
 
+def pair_token_ids(tokenizer: Any, request: GenerationRequest, continuation: str) -> tuple[list[int], list[int]]:
+    """(context tokens, continuation tokens) of a log-likelihood request.
+
+    A raw prompt is split the way lm-evaluation-harness's `_encode_pair` splits it (trailing spaces of
+    the context move to the continuation, the whole text is encoded, and the continuation is what
+    follows the context's own encoding), so a task asked by the lm-eval protocol scores the same tokens
+    lm-eval scores. A chat is rendered by its template with the generation prompt, and the continuation
+    (the assistant's answer) encoded on its own, without special tokens.
+    """
+    if request.prompt is not None and request.prompt:
+        context = request.prompt
+        spaces = len(context) - len(context.rstrip())
+        if spaces:
+            context, continuation = context[:-spaces], context[-spaces:] + continuation
+        encode = lambda t: list(tokenizer(t, add_special_tokens=request.add_special_tokens)["input_ids"])  # noqa: E731
+        ctx = encode(context)
+        return ctx, encode(context + continuation)[len(ctx):]
+    return prompt_token_ids(tokenizer, request), list(tokenizer(continuation, add_special_tokens=False)["input_ids"])
+
+
 def token_key(tokenizer: Any, token_id: int, decoded: str | None) -> str:
     """How a token is named in `Generation.logprobs`: its text, or where that is not whole text (a
     piece of a multi-byte character decodes to '' or U+FFFD) the tokenizer's own name for it, so two
@@ -110,7 +130,8 @@ def respond(backend: Backend, requests: Sequence[Request]) -> list[Generation]:
         if loglikelihood is None:
             raise HarnessError(f"multiple-choice suites are scored by log-likelihood, which the {backend.name} "
                                "backend cannot do; run them with --backend vllm or --backend hf")
-        pairs = [(requests[i].context, c) for i in picks for c in requests[i].choices]  # type: ignore[union-attr]
+        pairs = [(requests[i].context, requests[i].delimiter + c)  # type: ignore[union-attr]
+                 for i in picks for c in requests[i].choices]  # type: ignore[union-attr]
         lls = iter(loglikelihood(pairs))
         for i in picks:
             choices = requests[i].choices  # type: ignore[union-attr]

@@ -32,7 +32,7 @@ from ..errors import HarnessError
 from ..models import ModelRef
 from ..types import Generation, GenerationRequest
 from . import BackendSpec
-from . import PROMPT_TOO_LONG, messages_of, prompt_token_ids, request_seed, token_key
+from . import PROMPT_TOO_LONG, messages_of, pair_token_ids, prompt_token_ids, request_seed, token_key
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +107,9 @@ class HFBackend:
     def loglikelihood(self, requests: Sequence[tuple[GenerationRequest, str]]) -> list[float]:
         """log P(continuation | request's prompt), summed over the continuation's tokens, per pair.
 
-        The prompt is tokenized as `generate` would send it; the continuation on its own, without
-        special tokens (as lm-evaluation-harness does), but a special token's text in it (an EOS) is
-        that token. Pairs that score the same token sequence (single-token continuations of one
+        Tokens as `pair_token_ids` splits them (lm-evaluation-harness's way for a raw prompt; a chat
+        rendered by its template, the answer encoded on its own); a special token's text in the
+        continuation (an EOS) is that token. Pairs that score the same token sequence (single-token continuations of one
         prompt) share a forward pass. A pair that does not fit the context window gets NaN.
         """
         import torch
@@ -119,8 +119,7 @@ class HFBackend:
         out = [math.nan] * len(requests)
         groups: dict[tuple[int, ...], list[tuple[int, list[int]]]] = {}
         for i, (req, continuation) in enumerate(requests):
-            ctx = prompt_token_ids(self.tokenizer, req)
-            cont = list(self.tokenizer(continuation, add_special_tokens=False)["input_ids"])
+            ctx, cont = pair_token_ids(self.tokenizer, req, continuation)
             if not cont:
                 out[i] = 0.0
             elif ctx and (self.max_len is None or len(ctx) + len(cont) <= self.max_len):

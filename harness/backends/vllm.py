@@ -28,7 +28,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from ..errors import HarnessError
 from ..models import ModelRef
 from ..types import Generation, GenerationRequest
-from . import PROMPT_TOO_LONG, BackendSpec, messages_of, prompt_token_ids, request_seed, token_key
+from . import PROMPT_TOO_LONG, BackendSpec, messages_of, pair_token_ids, prompt_token_ids, request_seed, token_key
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +121,8 @@ class VLLMBackend:
     def loglikelihood(self, requests: Sequence[tuple[GenerationRequest, str]]) -> list[float]:
         """log P(continuation | request's prompt) per pair, from the engine's prompt logprobs.
 
-        Tokenized as the hf backend does (prompt as sent by `generate`, continuation on its own without
-        special tokens), so the two backends score the same tokens. NaN where a pair does not fit.
+        Tokenized as the hf backend does (`pair_token_ids`), so the two backends score the same tokens.
+        NaN where a pair does not fit.
         """
         import vllm
         from vllm.inputs import TokensPrompt
@@ -131,8 +131,7 @@ class VLLMBackend:
         out = [math.nan] * len(requests)
         todo: list[tuple[int, list[int], int]] = []
         for i, (req, continuation) in enumerate(requests):
-            ctx = prompt_token_ids(tok, req)
-            cont = list(tok(continuation, add_special_tokens=False)["input_ids"])
+            ctx, cont = pair_token_ids(tok, req, continuation)
             if not cont:
                 out[i] = 0.0
             elif ctx and len(ctx) + len(cont) < self.max_model_len:  # one generated token must fit too

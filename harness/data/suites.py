@@ -16,7 +16,7 @@ from typing import Callable, Literal, Mapping
 
 from ..config import SuiteFile
 from ..errors import HarnessError
-from ..tasks import JUDGED, KIND_METRICS, Task, expand_repeats
+from ..tasks import JUDGED, KIND_METRICS, LmEvalFormat, Task, expand_repeats
 from ..types import Sample
 from . import emergent, hexphi, hub, vendored
 from .subset import stratified_subset
@@ -78,6 +78,14 @@ def _benign_heldout() -> list[Sample]:
     return [dataclasses.replace(s, meta={**s.meta, "choices": piqa[normalize(s.prompt)]}) if s.category == "piqa" else s
             for s in benign_heldout()]
 
+
+# lm-evaluation-harness's task YAMLs (lm_eval/tasks/piqa/piqa.yaml, gsm8k/gsm8k.yaml, mmlu/default/
+# _default_template_yaml with _mmlu.yaml's per-subject description), v0.4: the default protocol.
+PIQA_LM_EVAL = LmEvalFormat(text="Question: {prompt}\nAnswer:")
+GSM8K_LM_EVAL = LmEvalFormat(text="Question: {prompt}\nAnswer:", until=("Question:", "</s>", "<|im_end|>"),
+                             max_tokens=256, rule="gsm8k")
+MMLU_LM_EVAL = LmEvalFormat(text="{prompt}\nAnswer:",
+                            description="The following are multiple choice questions (with answers) about {category}.\n\n")
 
 HUMANEVAL_INSTRUCTION = ("Complete the following Python function. Answer with the whole function in one "
                          "```python code block.\n\n```python\n{prompt}```")
@@ -154,16 +162,18 @@ _SUITES = [
         task=Task(metric="accuracy", scorer="answer", rule={"gsm8k": "number", "piqa": "closest", "nl2bash": "command"})),
     SuiteInfo(
         "gsm8k", "utility",
-        "GSM8K test: 1,319 grade-school maths problems; accuracy of the final number (lm-eval's strict "
-        "`####` match, then \"The answer is N\", then the last number). Zero-shot chat.",
+        "GSM8K test: 1,319 grade-school maths problems, asked as lm-eval's gsm8k task (zero-shot unless "
+        "`fewshot:`); accuracy is its flexible-extract exact match, the record's score its strict match.",
         "MIT", "openai/grade-school-math @ 3101c7d5, grade_school_math/data/test.jsonl",
-        vendored.gsm8k, task=Task(metric="accuracy", scorer="answer", rule="number", max_tokens=256)),
+        vendored.gsm8k, task=Task(metric="accuracy", scorer="answer", rule="number", max_tokens=256,
+                                  lm_eval=GSM8K_LM_EVAL)),
     SuiteInfo(
         "piqa", "utility",
-        "PIQA validation: 1,838 goals with two solutions; accuracy of the more likely solution as the "
-        "assistant's answer (lm-eval's `acc`, by log-likelihood).",
+        "PIQA validation: 1,838 goals with two solutions, asked as lm-eval's piqa task; accuracy is its "
+        "`acc` (the more likely solution), the record's score its `acc_norm`.",
         "AFL-3.0", "ybisk/ybisk.github.io @ 21edab43, piqa/data/valid.jsonl + valid-labels.lst",
-        vendored.piqa, task=Task(metric="accuracy", scorer="answer", rule="choice", choices=True)),
+        vendored.piqa, task=Task(metric="accuracy", scorer="answer", rule="choice", choices=True,
+                                 lm_eval=PIQA_LM_EVAL)),
     SuiteInfo(
         "humaneval", "utility",
         "HumanEval: 164 Python functions; pass@1 (greedy) of the completed function against its unit "
@@ -179,10 +189,11 @@ _SUITES = [
         vendored.nl2bash, task=Task(metric="exact_match", scorer="answer", rule="command")),
     SuiteInfo(
         "mmlu", "utility",
-        "MMLU: 14,042 four-choice questions in 57 subjects; accuracy of the most likely letter (lm-eval's "
-        "`acc`). Not vendored; --suite-file mmlu=PATH or the hub.",
+        "MMLU: 14,042 four-choice questions in 57 subjects, asked as lm-eval's mmlu task (zero-shot); "
+        "accuracy of the most likely letter (`acc`). Not vendored; --suite-file mmlu=PATH or the hub.",
         "MIT (hendrycks/test)", "HF cais/mmlu (all, test)",
-        hub.load_mmlu, hub.load_mmlu_path, task=Task(metric="accuracy", scorer="answer", rule="choice", choices=True)),
+        hub.load_mmlu, hub.load_mmlu_path, task=Task(metric="accuracy", scorer="answer", rule="choice", choices=True,
+                                                     lm_eval=MMLU_LM_EVAL)),
     SuiteInfo(
         "triviaqa", "utility",
         "TriviaQA (rc.nocontext validation, 17,944 questions): an answer alias in the reply. Not vendored; "
