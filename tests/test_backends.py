@@ -16,15 +16,9 @@ import logging
 import os
 import random
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import traceback
-import urllib.request
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -37,6 +31,7 @@ from harness.backends.vllm import cpu_engine_defaults
 from harness.errors import HarnessError
 from harness.models import ModelRef
 from harness.types import Generation, GenerationRequest, SamplingParams
+from tests.serving import Served, serve, wait_healthy
 
 # Under `pytest -n N --dist loadgroup` this module stays on one worker: one engine, one server.
 pytestmark = pytest.mark.xdist_group("backends")
@@ -331,53 +326,9 @@ SERVE_FLAGS = ["--enforce-eager", "--distributed-executor-backend", "uni", "--ma
                "--dtype", "float32", "--kv-cache-memory-bytes", str(KV_BYTES)]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Served:
-    proc: subprocess.Popen
-    url: str
-    key: str
-    model: str
-    log: Path
-    started: float
-
-
 @pytest.fixture(scope="module")
 def _server_process(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    pytest.importorskip("vllm")
-    port, key = free_port(), "sk-test-" + secrets.token_hex(12)
-    log = tmp_path_factory.mktemp("serve") / "server.log"
-    # The API server always runs the engine core in a child process; with this setting and `uni` the
-    # model runs inside that one child instead of a third process (~35 s to healthy instead of ~46 s).
-    env = os.environ | {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_model_dir),
-           "--host", "127.0.0.1", "--port", str(port), "--api-key", key, *SERVE_FLAGS]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    served = Served(proc, f"http://127.0.0.1:{port}", key, str(tiny_model_dir), log, time.perf_counter())
-    try:
-        yield served
-    finally:
-        _stop_process_group(proc)
-
-
-def _stop_process_group(proc: subprocess.Popen) -> None:
-    """End the server and its engine process (started as a new process group, so one id covers both)."""
-    for sig, wait_s in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    yield from serve(tiny_model_dir, SERVE_FLAGS, tmp_path_factory.mktemp("serve") / "server.log")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -391,21 +342,7 @@ def _start_server_early(request: pytest.FixtureRequest) -> None:
 
 @pytest.fixture(scope="module")
 def vllm_server(_server_process: Served) -> Served:
-    deadline = time.monotonic() + 420  # slow when the CPU is shared
-    while time.monotonic() < deadline:
-        if _server_process.proc.poll() is not None:
-            pytest.fail(f"vllm serve exited ({_server_process.proc.returncode}):\n"
-                        + _server_process.log.read_text(errors="replace")[-3000:])
-        try:
-            with urllib.request.urlopen(_server_process.url + "/health", timeout=2) as r:
-                if r.status == 200:
-                    print(f"\nvllm serve healthy {time.perf_counter() - _server_process.started:.1f} s after start")
-                    return _server_process
-        except OSError:
-            pass
-        time.sleep(0.5)
-    pytest.fail("vllm serve did not become healthy within 420 s:\n"
-                + _server_process.log.read_text(errors="replace")[-3000:])
+    return wait_healthy(_server_process)
 
 
 def served_backend(server: Served, key: str | None = None, **engine_args: Any) -> Any:
