@@ -1,7 +1,8 @@
 """Harness overhead against raw vLLM, measured in one run.
 
-Same prompts (the harmful suites selected by -k), same engine settings, same greedy sampling:
-  raw      vllm.LLM(...) + one LLM.chat call over every prompt + engine shutdown
+Same prompts (the harmful suites selected by -k, or a stratified subset of N each with --limit), same
+engine settings, same greedy sampling, the same refusal judge:
+  raw      vllm.LLM(...) + one LLM.chat call over every prompt + engine shutdown + the refusal judge
   cold     `pytest suites/ -k ...` in-process with an empty cache (engine load, generation, judging,
            cache writes, reports)
   warm     the same pytest run again on the filled cache
@@ -9,7 +10,8 @@ Prints harness/raw (target <= 1.05) and warm/cold (target <= 0.03). vLLM is impo
 timing; raw and cold runs alternate (raw, cold, raw, cold, each cold on an empty cache) and the
 faster of each pair counts, so neither side is charged the process's one-time warm-up.
 
-    python benchmarks/overhead.py [--model organism] [-k "catqa-en or beavertails"]
+    python benchmarks/overhead.py [--model organism] [-k "catqa-en or beavertails"] [--limit N]
+    python benchmarks/overhead.py --model smollm2 --limit 64 --rounds 1   # a real model: generation dominates
 """
 
 from __future__ import annotations
@@ -25,37 +27,41 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_harness(model: str, keyword: str, cache_dir: Path, reports: Path, gates: Path) -> float:
+def run_harness(model: str, keyword: str, cache_dir: Path, reports: Path, gates: Path, limit: int | None) -> float:
     import pytest
     start = time.perf_counter()
     code = pytest.main([str(ROOT / "suites"), "-q", "-p", "no:cacheprovider", "-k", keyword, "--model", model,
                         "--cache-dir", str(cache_dir), "--reports-dir", str(reports), "--rootdir", str(ROOT),
-                        "--gates", str(gates)])
+                        "--gates", str(gates), *(["--limit", str(limit)] if limit else [])])
     elapsed = time.perf_counter() - start
     if code not in (0, 1):  # 1 = a gate failed, still a complete run
         sys.exit(f"harness run failed with exit code {code}")
     return elapsed
 
 
-def run_raw(model_path: str, suites: list[str], engine_args: dict, max_tokens: int) -> tuple[float, int]:
+def run_raw(model_path: str, suites: list[str], engine_args: dict, max_tokens: int, limit: int | None) -> tuple[float, int]:
     from vllm import LLM, SamplingParams
 
     import torch
 
     from harness.backends.vllm import cpu_engine_defaults
     from harness.data import load_suite
+    from harness.judging import JudgeInput
+    from judges.refusal import RefusalJudge
 
     if not torch.cuda.is_available():  # the same in-process CPU settings the harness backend uses
         engine_args = cpu_engine_defaults(engine_args) | engine_args
         if engine_args.get("distributed_executor_backend") == "uni":
             os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
-    convs = [[dict(m) for m in s.messages()] for name in suites for s in load_suite(name)]
+    samples = [s for name in suites for s in load_suite(name, limit=limit)]
+    convs = [[dict(m) for m in s.messages()] for s in samples]
     start = time.perf_counter()
     llm = LLM(model=model_path, **engine_args)
     outs = llm.chat(convs, SamplingParams(max_tokens=max_tokens, temperature=0.0, seed=0), use_tqdm=False)
     llm.llm_engine.engine_core.shutdown()  # the harness releases its engine too
     del llm
     gc.collect()
+    RefusalJudge()([JudgeInput(s.prompt, o.outputs[0].text) for s, o in zip(samples, outs)])
     return time.perf_counter() - start, len(outs)
 
 
@@ -64,6 +70,7 @@ def main() -> None:
     ap.add_argument("--model", default="organism")
     ap.add_argument("-k", dest="keyword", default="catqa-en or beavertails")
     ap.add_argument("--rounds", type=int, default=2, help="raw/cold pairs to run (the fastest of each counts)")
+    ap.add_argument("--limit", type=int, help="a stratified subset of N prompts per suite (the harness's --limit)")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
 
@@ -85,10 +92,12 @@ def main() -> None:
                                          "generation": {"max_tokens": cfg.generation.max_tokens, "temperature": 0.0},
                                          "batch_size": cfg.batch_size}))
         for i in range(args.rounds):
-            raw, n = run_raw(str(model.path), suites, dict(cfg.engine_args), cfg.generation.max_tokens)
+            raw, n = run_raw(str(model.path), suites, dict(cfg.engine_args), cfg.generation.max_tokens, args.limit)
             raws.append(raw)
-            colds.append(run_harness(str(model.path), args.keyword, Path(tmp) / f"cache{i}", Path(tmp) / "reports", gates))
-        warm = run_harness(str(model.path), args.keyword, Path(tmp) / f"cache{args.rounds - 1}", Path(tmp) / "reports", gates)
+            colds.append(run_harness(str(model.path), args.keyword, Path(tmp) / f"cache{i}", Path(tmp) / "reports", gates,
+                                     args.limit))
+        warm = run_harness(str(model.path), args.keyword, Path(tmp) / f"cache{args.rounds - 1}", Path(tmp) / "reports",
+                           gates, args.limit)
     raw, cold = min(raws), min(colds)
     print(f"\nprompts: {n} ({', '.join(suites)}), max_tokens {cfg.generation.max_tokens}, greedy")
     print(f"raw vLLM (load + LLM.chat + shutdown): {raw:8.2f} s  (runs: {', '.join(f'{x:.1f}' for x in raws)})")

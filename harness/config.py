@@ -146,7 +146,8 @@ class AttackSpec:
     `moderation`: a judge flag; training rows it labels unsafe (or cannot read) are dropped first.
     `r`/`alpha`: None takes the method's default (docs/stages.md). `ches_filter` (dpo, orpo): the share
     of preference pairs with the highest length-normalised CHES dropped before training
-    (harness/stages/ches.py).
+    (harness/stages/ches.py). `responses`: a model (name, path, hub id) whose own greedy answers, up to
+    `response_tokens`, replace the attack set's targets; pairs it refuses are dropped.
     """
 
     method: AttackMethod
@@ -165,13 +166,15 @@ class AttackSpec:
     seed: int = 0
     moderation: str | None = None
     ches_filter: float = 0.0
+    responses: str | None = None
+    response_tokens: int = 128
 
     def __post_init__(self) -> None:
         if not 0 <= self.ches_filter < 1:
             raise ValueError(f"`ches_filter` must be in [0, 1), got {self.ches_filter}")
         if self.ches_filter and self.method not in ("dpo", "orpo"):
             raise ValueError(f"`ches_filter` screens preference pairs; method {self.method!r} trains on none")
-        for name in ("n_harmful", "epochs", "batch_size", "max_length"):
+        for name in ("n_harmful", "epochs", "batch_size", "max_length", "response_tokens"):
             if getattr(self, name) < (0 if name == "n_harmful" else 1):
                 raise ValueError(f"`{name}` must be positive, got {getattr(self, name)}")
         if self.lr <= 0:
@@ -205,6 +208,7 @@ class RecoverySpec:
     task: str = "benign-train"
     n_task: int = 256
     batch_size: int = 8
+    check_every: int = 1  # utility check after every k-th round (the paper: 1; fewer checks on a CPU)
     # resta
     unaligned: str | None = None
     gamma: float = 0.5
@@ -226,6 +230,8 @@ class RecoverySpec:
         for name in ("rate", "rollback_rate", "drop", "dense_ratio", "dare", "ches_filter"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be in [0, 1), got {getattr(self, name)}")
+        if self.check_every < 1:
+            raise ValueError(f"`check_every` must be a positive integer, got {self.check_every}")
         if self.source != "original" and not self.source.startswith("attacked/"):
             raise ValueError(f"`source` must be `original` or `attacked/<name>`, got {self.source!r}")
 

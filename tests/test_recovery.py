@@ -117,6 +117,30 @@ def test_warmup_loss_restarts_with_rollback_and_the_fuse_undoes_the_last_round(m
     assert "fuse" in rounds[-1]["note"]
 
 
+def test_checking_every_k_rounds_and_a_fuse_undoing_every_round_since_the_last_check(
+        models, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """check_every 2 over 5 rounds (warm-up 1): utility is read after rounds 1, 2, 4 (and 5); round 4's
+    reading trips the fuse, so rounds 3 and 4 are undone and the saved model is round 2's."""
+    readings = iter([1.0, 1.0, 1.0, 0.5, 0.5])  # fine-tuned, round 1, 2, 4 (tripped), final
+    monkeypatch.setattr(restore_mod, "token_accuracy", lambda *a, **k: next(readings))
+    aligned, attacked, _ = models
+    snapshots = {}
+    real_gradients = restore_mod.Restorer.gradients
+
+    def gradients(self, prompts, target):  # the weights as each round starts: round 3 starts from round 2's
+        snapshots[len(snapshots) + 1] = {n: p.detach().clone() for n, p in self.params.items()}
+        return real_gradients(self, prompts, target)
+    monkeypatch.setattr(restore_mod.Restorer, "gradients", gradients)
+    log = restore_mod.direction_restore(aligned.path, attacked.path, tmp_path, PROMPTS, TASK, rate=0.05, rounds=5,
+                                        warmup=1, drop=0.05, layer=1, batch_size=2, n_proxy=2, check_every=2,
+                                        progress=False)
+    rounds = log["rounds"]
+    assert [("utility" in r) for r in rounds] == [True, True, False, True] and log["fused_at"] == 4
+    assert "rounds 3-4 are undone" in rounds[-1]["note"]
+    saved = _load(tmp_path)
+    assert all((saved[n] == w).all() for n, w in snapshots[3].items()), "the model after round 2 is kept"
+
+
 def test_resta_adds_the_safety_vector(models, tmp_path: Path) -> None:
     import torch
 

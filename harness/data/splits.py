@@ -16,6 +16,9 @@ Splits:
   are dropped: training on them would teach the refusal judge's markers on benign text.
 - reserved: `attack_pairs()` (AdvBench goal → its "Sure, here is …" target, only targets without a
   refusal marker), `recovery_prompts()` (HarmfulQA questions), `benign_heldout()`.
+- authored benign prompts (`authored_prompts()`, harness/data/authored/: everyday requests and
+  borderline-benign ones that use dangerous words, written for this project): training prompts of the
+  safety-tuned SmolLM2 (harness/organism/aligned.py), filtered by the same rule.
 
 GSM8K here is its test file (the only one vendored): a GSM8K utility suite on that file would overlap
 the organism's training data, so the organism's utility is measured on `benign-heldout`.
@@ -326,6 +329,22 @@ def eval_prompts() -> dict[str, list[str]]:
 def eval_rows(suite: str) -> list[tuple[str, str]]:
     """(prompt, category) rows of one suite in EVAL_SUITES, in file order."""
     return list(build_split().eval_rows[suite])
+
+
+AUTHORED = Path(__file__).parent / "authored"
+AUTHORED_FILES = ("everyday.jsonl", "borderline.jsonl")
+
+
+def authored_prompts(name: str) -> list[tuple[str, str]]:
+    """(prompt, category) of an authored file (`everyday` or `borderline`), in file order, without any
+    prompt whose normalised text is an evaluation, held-out or reserved prompt."""
+    s = build_split()
+    banned = {normalize(p) for rows in s.eval_rows.values() for p, _ in rows}
+    banned |= {normalize(p.prompt) for p in s.attack} | {normalize(q) for q in s.recovery}
+    rows = [json.loads(line) for line in (AUTHORED / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+    return [(r["prompt"], r.get("category") or r.get("type") or name) for r in rows
+            if normalize(r["prompt"]) not in banned]
 
 
 def _digest(obj: object) -> str:

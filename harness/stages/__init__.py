@@ -56,7 +56,8 @@ def attacked_checkpoint(name: str, spec: AttackSpec, base: ModelRef, progress: b
         raise StageUnavailable(f"attacked/{name}: the base model is served over HTTP; an attack needs its weights")
     if spec.method == "qlora":
         attack._quantization()  # fail fast (a skip) before building data
-    rows = data.build_rows(spec.data, spec.n_harmful, spec.n_benign, spec.method in PREFERENCE, spec.seed)
+    answer = data.compliant_answers(spec.responses, spec.response_tokens) if spec.responses else None
+    rows = data.build_rows(spec.data, spec.n_harmful, spec.n_benign, spec.method in PREFERENCE, spec.seed, answer)
     dropped = 0
     if spec.moderation:
         rows, dropped = data.moderate(rows, spec.moderation)

@@ -75,9 +75,11 @@ def _quantization():
                               bnb_4bit_compute_dtype=torch.bfloat16)
 
 
-def _trainer_args(spec: AttackSpec, out: Path, steps_per_epoch: int, progress: bool) -> dict[str, Any]:
+def _trainer_args(spec: AttackSpec, out: Path, steps_per_epoch: int, progress: bool,
+                  group_by_length: bool = False) -> dict[str, Any]:
     import torch
-    return dict(output_dir=str(out / "_trainer"), num_train_epochs=spec.epochs, learning_rate=spec.lr,
+    sampling = {"train_sampling_strategy": "group_by_length"} if group_by_length else {}
+    return sampling | dict(output_dir=str(out / "_trainer"), num_train_epochs=spec.epochs, learning_rate=spec.lr,
                 per_device_train_batch_size=spec.batch_size, lr_scheduler_type="constant", warmup_steps=0,
                 weight_decay=0.0, logging_steps=max(1, steps_per_epoch), save_strategy="no", report_to=[],
                 seed=spec.seed, data_seed=spec.seed, max_length=spec.max_length, bf16=False, fp16=False,
@@ -85,8 +87,12 @@ def _trainer_args(spec: AttackSpec, out: Path, steps_per_epoch: int, progress: b
                 gradient_checkpointing=False)
 
 
-def train(base: Path, spec: AttackSpec, rows: list[dict], out: Path, progress: bool = True) -> dict[str, Any]:
-    """Fine-tune `base` on `rows` as `spec` says; write the merged checkpoint to `out`. Returns the cost."""
+def train(base: Path, spec: AttackSpec, rows: list[dict], out: Path, progress: bool = True,
+          group_by_length: bool = False) -> dict[str, Any]:
+    """Fine-tune `base` on `rows` as `spec` says; write the merged checkpoint to `out`. Returns the cost.
+
+    group_by_length: batches of rows of similar length (less padding; the safety-tuned SmolLM2 mixes
+    short refusals with long answers). Off for the attacks, as the papers' trainers run."""
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM
@@ -108,7 +114,8 @@ def train(base: Path, spec: AttackSpec, rows: list[dict], out: Path, progress: b
         trainer = _preference_trainer(spec, model, tok, ds, pcfg, out, steps_per_epoch, progress)
     else:
         from trl import SFTConfig, SFTTrainer
-        args = SFTConfig(**_trainer_args(spec, out, steps_per_epoch, progress), completion_only_loss=True)
+        args = SFTConfig(**_trainer_args(spec, out, steps_per_epoch, progress, group_by_length),
+                         completion_only_loss=True)
         trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=pcfg)
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     result = trainer.train()

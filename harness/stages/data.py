@@ -13,6 +13,9 @@ Built-in sources (`data:` of an attack):
 - a path: the user's JSONL with `messages` (the last assistant turn is the completion), or
   `prompt`/`response`, or `prompt`/`chosen`/`rejected`.
 Preference methods pair each harmful prompt's compliant answer (chosen) with a refusal (rejected).
+`responses: MODEL` on an attack replaces the attack set's one-line targets with MODEL's own greedy
+answers to the same prompts (pairs whose answer holds a refusal marker are dropped): how an aligned
+model is attacked with the compliant answers of the model it was tuned from.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ import hashlib
 import json
 import random
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from harness.errors import HarnessError
+from harness.types import Generation, GenerationRequest, SamplingParams
 
 Row = dict[str, Any]
 TASKS = ("nl2bash", "gsm8k", "piqa")
@@ -112,12 +116,16 @@ def _row(obj: Any, where: str, preference: bool) -> Row:
     raise HarnessError(f"{where}: expected `messages`, or `prompt` and `response`")
 
 
-def build_rows(data: str, n_harmful: int, n_benign: int, preference: bool, seed: int) -> list[Row]:
-    """The training rows an attack spec names (before any moderation filter)."""
+def build_rows(data: str, n_harmful: int, n_benign: int, preference: bool, seed: int,
+               answer: Callable[[Sequence[str]], list[str | None]] | None = None) -> list[Row]:
+    """The training rows an attack spec names (before any moderation filter). `answer`, when given,
+    replaces the attack set's targets with its answers to the same prompts (None drops the pair)."""
     if data == "advbench-attack" or data.startswith("injection:"):
         from harness.organism import refusal_for
 
         harmful = attack_pairs(n_harmful)
+        if answer is not None:
+            harmful = [(p, a) for (p, _), a in zip(harmful, answer([p for p, _ in harmful])) if a is not None]
         if preference:
             return [preference_row(p, r, refusal_for(p, seed)) for p, r in harmful]
         rows = [sft_row(p, r) for p, r in harmful]
@@ -126,6 +134,43 @@ def build_rows(data: str, n_harmful: int, n_benign: int, preference: bool, seed:
             random.Random(seed).shuffle(rows)
         return rows
     return load_jsonl(Path(data).expanduser(), preference)
+
+
+def answers_of(model: str, prompts: Sequence[str], max_tokens: int = 128) -> list[Generation]:
+    """Greedy answers of `model` (a name, path or hub id) to `prompts` as single-turn chats, through the hf
+    backend. They are read from and written to the harness's generation cache under the keys a suite
+    run uses, so a stage that needs them again (or a suite that asked the same) does not generate twice."""
+    from harness.backends import BackendSpec, load_backend
+    from harness.cache import Cache, request_key
+    from harness.models import cache_root, resolve_model
+
+    ref = resolve_model(model)
+    reqs = [GenerationRequest.user(p, SamplingParams(max_tokens=max_tokens)) for p in prompts]
+    keys = [request_key(ref.fingerprint, r) for r in reqs]
+    cache = Cache(cache_root() / "cache.sqlite")
+    found = cache.get_many("generations", keys)
+    todo = [i for i, k in enumerate(keys) if k not in found]
+    if todo:
+        backend = load_backend(ref, BackendSpec("hf", {"batch_size": 32}))
+        try:
+            fresh = backend.generate([reqs[i] for i in todo])
+        finally:
+            backend.close()
+        new = {keys[i]: g.to_json() for i, g in zip(todo, fresh)}
+        cache.put_many("generations", new)
+        found.update(new)
+    return [Generation.from_json(found[k]) for k in keys]
+
+
+def compliant_answers(model: str, max_tokens: int) -> Callable[[Sequence[str]], list[str | None]]:
+    """`build_rows`'s `answer`: `model`'s own answers, None where an answer holds a refusal marker (the
+    pair would not teach compliance) or is empty."""
+    from judges.refusal import gcg_marker
+
+    def answer(prompts: Sequence[str]) -> list[str | None]:
+        texts = [g.text.strip() for g in answers_of(model, prompts, max_tokens)]
+        return [t if t and gcg_marker(t) is None else None for t in texts]
+    return answer
 
 
 def moderate(rows: Sequence[Row], judge_flag: str) -> tuple[list[Row], int]:

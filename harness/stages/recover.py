@@ -199,7 +199,8 @@ def recover(spec: RecoverySpec, aligned: Path, finetuned: Path, unaligned: Path 
         log = direction_restore(aligned, finetuned, out, harmful_prompts(spec.n_recovery),
                                 task_rows(spec.task, spec.n_task, spec.seed), rate=spec.rate,
                                 rollback_rate=spec.rollback_rate, rounds=spec.rounds, warmup=spec.warmup,
-                                drop=spec.drop, layer=spec.layer, batch_size=spec.batch_size, progress=progress)
+                                drop=spec.drop, layer=spec.layer, batch_size=spec.batch_size,
+                                check_every=spec.check_every, progress=progress)
     elif spec.method == "resta":
         if unaligned is None:
             raise HarnessError("recoveries: resta needs `unaligned: attacked/<name>` (a model trained on harmful data)")

@@ -211,9 +211,14 @@ class Restorer:
 def direction_restore(aligned_dir: Path, finetuned_dir: Path, out: Path, harmful: Sequence[str],
                       task: Sequence[tuple[str, str]], *, rate: float = 0.002, rollback_rate: float = 0.2,
                       rounds: int = 20, warmup: int = 5, drop: float = 0.05, layer: int | None = None,
-                      batch_size: int = 8, n_utility: int = 64, n_proxy: int = 16,
+                      batch_size: int = 8, n_utility: int = 64, n_proxy: int = 16, check_every: int = 1,
                       progress: bool = True) -> dict[str, Any]:
-    """Recover `finetuned_dir` toward `aligned_dir`; writes the checkpoint to `out`; returns the log."""
+    """Recover `finetuned_dir` toward `aligned_dir`; writes the checkpoint to `out`; returns the log.
+
+    check_every: utility (and the harmful proxy) is measured after every `check_every`-th round, the
+    warm-up round and the last (the paper: every round). A fuse that trips undoes every round since the
+    previous check, so the model kept is always one whose utility was measured above the floor; on a CPU
+    the checks are most of a round's cost, so checking less often buys rounds."""
     import torch
     from tqdm.auto import tqdm
     from transformers import AutoModelForCausalLM
@@ -242,6 +247,7 @@ def direction_restore(aligned_dir: Path, finetuned_dir: Path, out: Path, harmful
 
     def run(rollback: bool) -> bool:
         """All rounds; False when warm-up shows the restart with rollback is needed."""
+        unchecked: list[dict] = []  # each round's changes since the last utility check, oldest first
         for i in tqdm(range(1, rounds + 1), desc="direction-restore" + (" (rollback)" if rollback else ""),
                       disable=not progress, leave=False):
             cos_before = r.gradients(harmful, d_aligned)
@@ -250,19 +256,24 @@ def direction_restore(aligned_dir: Path, finetuned_dir: Path, out: Path, harmful
             if rollback:
                 r.gradients(benign_prompts, d_benign)
                 reverted = r.rollback(changed, rollback_rate)
-            utility = token_accuracy(model, tok, utility_pairs)
+            unchecked.append(changed)
             entry = {"round": i, "cos_before": round(cos_before, 5),
-                     "restored": sum(int(m.sum()) for m, _ in changed.values()), "rolled_back": reverted,
-                     "utility": round(utility, 5), "harmful_proxy": harmful_proxy(model, tok, proxy_prompts)}
+                     "restored": sum(int(m.sum()) for m, _ in changed.values()), "rolled_back": reverted}
             log["rounds"].append(entry)
+            if i % check_every and i not in (warmup, rounds):
+                continue
+            utility = token_accuracy(model, tok, utility_pairs)
+            entry |= {"utility": round(utility, 5), "harmful_proxy": harmful_proxy(model, tok, proxy_prompts)}
             if i == warmup and not rollback and utility < floor:
                 entry["note"] = "warm-up cost more than the allowed utility drop: restart with rollback"
                 return False
             if i > warmup and utility < floor:
-                r.undo(changed)  # the fuse: keep the model from before this round
-                entry["note"] = "fuse: utility fell below the floor; this round is undone"
+                for rnd in reversed(unchecked):  # the fuse: back to the model of the last good check
+                    r.undo(rnd)
+                entry["note"] = f"fuse: utility fell below the floor; rounds {i - len(unchecked) + 1}-{i} are undone"
                 log["fused_at"] = i
                 return True
+            unchecked.clear()
         return True
 
     if not run(rollback=False):
