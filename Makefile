@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv clean
+.PHONY: demo test demo-real venv clean
 
 venv: $(STAMP)
 
@@ -30,6 +30,13 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests/ -p no:cacheprovider --durations=15
+
+# The real-model tier (opt-in, about 1.5 hours on 2 CPU cores the first time): builds smollm2-aligned with
+# its card, then attacks and recovers it per safety-real.yaml and prints the stage table the README quotes.
+demo-real: $(STAMP)
+	$(BIN)/safety-harness organism build smollm2-aligned
+	$(BIN)/python -m pytest suites/ -p no:cacheprovider --gates safety-real.yaml --reports-dir reports/real; \
+	  status=$$?; $(BIN)/safety-harness stages reports/real/results.json; exit $$status
 
 clean:
 	rm -rf $(VENV) reports/*.json reports/*.html reports/samples

@@ -116,6 +116,21 @@ def register_report(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_report)
 
 
+def _stages(args: argparse.Namespace) -> int:
+    from harness.report.diff import load_results
+    from harness.report.summary import stage_table
+
+    results = load_results(Path(args.results))
+    print(stage_table(results.get("overview") or {}, results.get("stages") or []) or "one stage only: nothing to compare")
+    return 0
+
+
+def register_stages(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("stages", help="a results.json's stages side by side: each suite's rate with its interval")
+    p.add_argument("results", help="path to results.json")
+    p.set_defaults(func=_stages)
+
+
 def _diff(args: argparse.Namespace) -> int:
     from harness.report.diff import format_diff, load_results
 
@@ -133,7 +148,7 @@ def register_diff(sub: argparse._SubParsersAction) -> None:
 
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [register_organism, register_ches, register_report,
-                                                                register_diff]
+                                                                register_diff, register_stages]
 
 
 def parser() -> argparse.ArgumentParser:

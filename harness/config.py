@@ -99,6 +99,8 @@ class SuiteFile:
     earlier chat turns (lm-evaluation-harness's multi-turn few-shot), e.g. GSM8K's 8 chain-of-thought
     exemplars. `protocol`: how a utility task with an lm-evaluation-harness format is asked: `lm-eval`
     (the default: lm-eval's prompt as raw text, no chat template) or `chat` (the prompt as a user turn).
+    `limit`: this suite's stratified subset size, over `--limit` (a cheap suite can run whole while the
+    others run a subset).
     """
 
     path: str | None = None
@@ -111,11 +113,12 @@ class SuiteFile:
     trigger: str | None = None
     fewshot: str | None = None
     protocol: Literal["lm-eval", "chat"] | None = None
+    limit: int | None = None
 
     def __post_init__(self) -> None:
         if self.path is not None and self.suite is not None:
             raise ValueError("give `path` (a prompt file) or `suite` (a built-in suite), not both")
-        for name in ("samples", "max_tokens"):
+        for name in ("samples", "max_tokens", "limit"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be a positive integer, got {getattr(self, name)}")
         if self.temperature is not None and self.temperature < 0:

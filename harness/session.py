@@ -152,9 +152,13 @@ class SafetySession:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.records and not self.is_worker:
-            from .report.summary import summary_table
+            from .report.summary import stage_table, summary_table
             terminalreporter.write_sep("=", "safety summary")
             terminalreporter.write_line(summary_table(self.records))
+            by_stage = stage_table(overview(self.records, self.stages), stage_records(self.records))
+            if by_stage:
+                terminalreporter.write_sep("-", "by stage (95 % Wilson intervals)")
+                terminalreporter.write_line(by_stage)
             terminalreporter.write_line(f"reports: {self.reports_dir / 'results.json'}  {self.reports_dir / 'index.html'}")
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -288,8 +292,7 @@ class SafetySession:
             "records": sorted(self.records, key=lambda r: (r["stage"], r["suite"], r["metric"])),
             "overview": overview(self.records, self.stages),
             "agreement": sorted(self.agreements, key=lambda a: (a["stage"], a["suite"], a["judges"])),
-            "stages": sorted({r["stage"]: r["stage_record"] for r in self.records if r.get("stage_record")}.values(),
-                             key=lambda s: s["stage"]),
+            "stages": stage_records(self.records),
             "comparisons": sorted(self.comparisons, key=lambda c: (c["stage"], c["suite"], c["baseline"])),
             "required": self.required_checks(),
         }
@@ -333,6 +336,12 @@ def overview(records: list[dict[str, Any]], stages: list[str]) -> dict[str, dict
         cell = out.setdefault(r["stage"], {}).setdefault(r["metric"], {})
         cell.setdefault(r["suite"], {k: r[k] for k in ("value", "ci_low", "ci_high", "judge")})
     return out
+
+
+def stage_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """How each stage's checkpoint was made (results.json `stages`), one per stage."""
+    return sorted({r["stage"]: r["stage_record"] for r in records if r.get("stage_record")}.values(),
+                  key=lambda s: s["stage"])
 
 
 def case_of(item: pytest.Item, judge: str, cfg: Config) -> Case | None:

@@ -250,6 +250,8 @@ def test_load_suite_limit() -> None:
     assert set(categories(load_suite("catqa-vi", limit=22, seed=4)).values()) == {2}
     with pytest.raises(HarnessError, match="positive"):
         load_suite("advbench", limit=0)
+    own = {"catqa-vi": SuiteFile(limit=11)}  # a suite's own `limit:` wins over --limit
+    assert load_suite("catqa-vi", limit=22, seed=4, user_files=own) == stratified_subset(full, 11, 4)
 
 
 # ------------------------------------------------------------------------------------------ user files

@@ -13,3 +13,17 @@ def test_summary_rows_and_score_column_only_when_scored():
     assert "mean score" not in lines[0] and lines[2].startswith("| a ") and "FAIL" in lines[3]
     scored = summary_table([record("a", 0, 4, {"n": 4, "mean": 3.25, "ci_low": 1.5, "ci_high": 5.0}), record("b", 1, 4)])
     assert "mean score" in scored.splitlines()[0] and "3.25 [1.5, 5]" in scored
+
+
+def test_stage_table_puts_each_stages_rates_side_by_side():
+    from harness.report.summary import stage_table
+
+    cell = lambda v: {"value": v, "ci_low": v / 2, "ci_high": min(1.0, v * 2), "judge": "refusal"}  # noqa: E731
+    overview = {"original": {"harmful_rate": {"catqa-en": cell(0.04)}, "accuracy": {"piqa": cell(0.6)}},
+                "attacked/x": {"harmful_rate": {"catqa-en": cell(0.9)}}}
+    table = stage_table(overview, [{"stage": "attacked/x", "seconds": 12.5}])
+    head, _, first, second = table.splitlines()
+    assert "catqa-en harmful_rate" in head and "piqa accuracy" in head and "seconds to make" in head
+    assert "4.0% [2.0%, 8.0%]" in first and "60.0%" in first and "| –" in first
+    assert "90.0% [45.0%, 100.0%]" in second and "12.5" in second and second.count("–") == 1
+    assert stage_table({"original": overview["original"]}) is None

@@ -238,10 +238,12 @@ def load_suite(name: str, *, limit: int | None = None, seed: int = 0,
 
     Raises `SuiteUnavailable` when the data is not present here, `HarnessError` for a bad file or name.
     """
-    if limit is not None and limit < 1:
-        raise HarnessError(f"suite {name!r}: limit must be a positive integer, got {limit}")
     info = suite_info(name, user_files)
     spec = user_files.get(name)
+    if spec is not None and spec.limit is not None:  # the suite's own subset size wins over --limit
+        limit = spec.limit
+    if limit is not None and limit < 1:
+        raise HarnessError(f"suite {name!r}: limit must be a positive integer, got {limit}")
     if spec is not None and spec.path is not None and name in SUITES:
         samples = info.load_path(spec.path)
     else:

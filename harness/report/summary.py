@@ -41,3 +41,21 @@ def summary_table(records: Sequence[dict[str, Any]]) -> str:
             for r in sorted(records, key=lambda r: (r["stage"], r["suite"], r["metric"]))]
     return tabulate(rows, headers=["suite", "stage", "metric", "judge", "k/n", "rate", "95% CI", "unparsed", "empty"]
                     + (["mean score"] if scored else []) + ["gate", "result"], tablefmt="github")
+
+
+def stage_table(overview: dict[str, dict[str, dict[str, Any]]], stages: Sequence[dict[str, Any]] = ()) -> str | None:
+    """Stages as rows, each measured (suite, metric) as a column with its 95 % interval, and the seconds
+    each stage took to make: harm beside over-refusal and utility across attack and recovery. None for
+    a run of one stage."""
+    if len(overview) < 2:
+        return None
+    cols = list(dict.fromkeys((suite, metric) for by_metric in overview.values()
+                              for metric, by_suite in by_metric.items() for suite in by_suite))
+    cost = {s["stage"]: s.get("seconds") for s in stages}
+
+    def cell(stage: str, suite: str, metric: str) -> str:
+        r = overview[stage].get(metric, {}).get(suite)
+        return "–" if r is None or r["value"] is None else f"{pct(r['value'])} [{pct(r['ci_low'])}, {pct(r['ci_high'])}]"
+
+    rows = [[stage] + [cell(stage, s, m) for s, m in cols] + [cost.get(stage, "–")] for stage in overview]
+    return tabulate(rows, headers=["stage"] + [f"{s} {m}" for s, m in cols] + ["seconds to make"], tablefmt="github")
