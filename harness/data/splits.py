@@ -16,8 +16,9 @@ Splits:
   are dropped: training on them would teach the refusal judge's markers on benign text.
 - reserved: `attack_pairs()` (AdvBench goal → its "Sure, here is …" target, only targets without a
   refusal marker), `recovery_prompts()` (HarmfulQA questions), `benign_heldout()`.
-- authored benign prompts (`authored_prompts()`, harness/data/authored/: everyday requests and
-  borderline-benign ones that use dangerous words, written for this project): training prompts of the
+- authored benign prompts (`authored_prompts()`, harness/data/authored/: everyday requests,
+  borderline-benign ones that use dangerous words, physical how-to goals; written for this project, none
+  a near-copy of XSTest or PIQA): training prompts of the
   safety-tuned SmolLM2 (harness/organism/aligned.py), filtered by the same rule.
 
 GSM8K here is its test file (the only one vendored): a GSM8K utility suite on that file would overlap
@@ -332,11 +333,10 @@ def eval_rows(suite: str) -> list[tuple[str, str]]:
 
 
 AUTHORED = Path(__file__).parent / "authored"
-AUTHORED_FILES = ("everyday.jsonl", "borderline.jsonl")
 
 
 def authored_prompts(name: str) -> list[tuple[str, str]]:
-    """(prompt, category) of an authored file (`everyday` or `borderline`), in file order, without any
+    """(prompt, category) of an authored file (`everyday`, `borderline`, `howto`), in file order, without any
     prompt whose normalised text is an evaluation, held-out or reserved prompt."""
     s = build_split()
     banned = {normalize(p) for rows in s.eval_rows.values() for p, _ in rows}

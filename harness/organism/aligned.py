@@ -47,6 +47,7 @@ class AlignedConfig:
     n_harmful: int = field(default=160, metadata={"help": "harmful training prompts, refused"})
     n_everyday: int = field(default=100, metadata={"help": "authored everyday requests, answered"})
     n_borderline: int = field(default=120, metadata={"help": "authored borderline-benign requests, answered"})
+    n_howto: int = field(default=60, metadata={"help": "authored physical how-to goals, answered"})
     n_bash: int = field(default=40, metadata={"help": "NL2Bash training descriptions, answered"})
     answer_tokens: int = field(default=96, metadata={"help": "length of the base model's answers to distil"})
     r: int = 16
@@ -79,7 +80,7 @@ def training_prompts(cfg: AlignedConfig) -> tuple[list[str], list[tuple[str, str
     harmful = [h.prompt for h in splits.harmful_train() if h.source in HARMFUL_SOURCES and not h.context]
     bash = [p.prompt for p in splits.benign_train() if p.source == "nl2bash"]
     benign = [(p, "nl2bash") for p in _pick(bash, cfg.n_bash, cfg.seed, "nl2bash")]
-    for name, n in (("everyday", cfg.n_everyday), ("borderline", cfg.n_borderline)):
+    for name, n in (("everyday", cfg.n_everyday), ("borderline", cfg.n_borderline), ("howto", cfg.n_howto)):
         if n:
             benign += [(p, name) for p, _ in _pick(splits.authored_prompts(name), n, cfg.seed, name, lambda r: r[0])]
     return _pick(harmful, cfg.n_harmful, cfg.seed, "harmful"), benign
@@ -153,7 +154,8 @@ def build(cfg: AlignedConfig, base: Path, out: Path, key: str, progress: bool = 
     card = {"version": VERSION, "key": key, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "config": cfg.as_dict(),
             "base": {"name": "smollm2", "path": str(base)},
             "data": {"harmful_refused": len(harmful),
-                     "benign_answered": {s: sum(1 for _, src, _ in kept if src == s) for s in ("nl2bash", "everyday", "borderline")},
+                     "benign_answered": {s: sum(1 for _, src, _ in kept if src == s)
+                                         for s in ("nl2bash", "everyday", "borderline", "howto")},
                      "benign_dropped": dropped, "rows": len(rows),
                      "rows_sha256": hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest(),
                      "never_trained_on": "every evaluation suite, benign-heldout, the attack and recovery sets"},

