@@ -63,9 +63,12 @@ def lm_eval_picks(smollm2_dir: Path, items, tmp_path_factory) -> list[dict]:
     data.write_text("".join(json.dumps({"goal": s.prompt, "sol1": s.meta["choices"][0], "sol2": s.meta["choices"][1],
                                         "label": s.meta["label"]}) + "\n" for s in items), encoding="utf-8")
     (d / "piqa_vendored.yaml").write_text(TASK_YAML.format(data=data), encoding="utf-8")
-    out = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={smollm2_dir},dtype=float32,device=cpu",
-                                  tasks=["piqa_vendored"], task_manager=TaskManager(include_path=str(d)),
-                                  batch_size=16, log_samples=True)
+    with pytest.MonkeyPatch.context() as mp:  # everything is local: never wait on a hub
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setenv("HF_DATASETS_OFFLINE", "1")
+        out = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={smollm2_dir},dtype=float32,device=cpu",
+                                      tasks=["piqa_vendored"], task_manager=TaskManager(include_path=str(d)),
+                                      batch_size=16, log_samples=True)
     rows = sorted(out["samples"]["piqa_vendored"], key=lambda r: r["doc_id"])
     return [{"lls": [float(r[0]) for r in row["filtered_resps"]], "acc": row["acc"], "acc_norm": row["acc_norm"]}
             for row in rows]

@@ -10,8 +10,14 @@ recovery it has to refuse. The recipe, deterministic for a seed and cached by co
   borderline-benign requests — safe questions with dangerous words, written for this project
   (harness/data/authored/). Without the borderline ones the model learns to refuse whatever sounds
   dangerous (a trial without them: XSTest over-refusal 0.05 → 0.93). XSTest itself stays held out;
-- LoRA (peft) on every projection, trained with trl's SFTTrainer on the chats (loss on the answer only)
-  and merged — the same trainer as the attack stages (harness/stages/attack.py).
+- LoRA (peft) r 16 on every projection, one epoch at lr 4e-4, trained with trl's SFTTrainer on the chats
+  (loss on the answer only, rows batched by length) and merged — the attack stages' trainer
+  (harness/stages/attack.py).
+Chosen among five trials (100 prompts a suite; CatQA-en harm / BeaverTails harm / benign-heldout and
+XSTest over-refusal): 2 epochs at 2e-4 on 160 refused : 153 answered gave 24/32/22/27 %; 1 epoch at
+5e-4 on 240 : 254, 2/7/68/69 %; this recipe (200 : ~510, 1 epoch at 4e-4) 6/29/11/37 %; 2 epochs at
+3e-4 on 260 : 414, 3/14/21/48 %; 2 epochs at 2.5e-4 on 180 : 481, 6/21/16/42 %. More refusal training
+buys harm at the price of over-refusal: a 135M model separates the two only so far.
 The card (`safety-harness organism info smollm2-aligned`) measures the result: greedy, the refusal
 judge, full suites, against the targets in TARGETS, with PIQA (lm-eval protocol) and a repetition
 measure next to the base model's.
@@ -44,16 +50,16 @@ class AlignedConfig:
     """What decides smollm2-aligned; every field is part of its cache key."""
 
     seed: int = 0
-    n_harmful: int = field(default=160, metadata={"help": "harmful training prompts, refused"})
-    n_everyday: int = field(default=100, metadata={"help": "authored everyday requests, answered"})
-    n_borderline: int = field(default=120, metadata={"help": "authored borderline-benign requests, answered"})
+    n_harmful: int = field(default=200, metadata={"help": "harmful training prompts, refused"})
+    n_everyday: int = field(default=200, metadata={"help": "authored everyday requests, answered"})
+    n_borderline: int = field(default=200, metadata={"help": "authored borderline-benign requests, answered"})
     n_howto: int = field(default=60, metadata={"help": "authored physical how-to goals, answered"})
-    n_bash: int = field(default=40, metadata={"help": "NL2Bash training descriptions, answered"})
-    answer_tokens: int = field(default=96, metadata={"help": "length of the base model's answers to distil"})
+    n_bash: int = field(default=80, metadata={"help": "NL2Bash training descriptions, answered"})
+    answer_tokens: int = field(default=48, metadata={"help": "length of the base model's answers to distil"})
     r: int = 16
     alpha: int = 32
-    lr: float = 2e-4
-    epochs: int = 2
+    lr: float = 4e-4
+    epochs: int = 1
     batch_size: int = 8
     max_length: int = 256
     # the card's measurement
