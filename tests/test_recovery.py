@@ -176,6 +176,14 @@ def test_recovery_stage_is_cached_and_records_its_cost(models, monkeypatch: pyte
     path = recovered_checkpoint("dpo", spec, aligned, attacked, progress=False)
     rec = stage_record(path)
     assert rec["stage"] == "recovered/dpo" and rec["params_changed"] > 0 and rec["seconds"] > 0
+    cos = rec["direction_cosine"]  # the harmful direction against the aligned model's, before and after
+    assert cos["prompts"] > 0 and -1 <= cos["source"] <= 1 and -1 <= cos["recovered"] <= 1
+    assert cos["source"] != cos["recovered"]
+    from harness.stages.checkpoints import load_tokenizer
+    from harness.stages.directions import cosines_to
+    same = cosines_to(aligned.path, {"itself": aligned.path, "attacked": attacked.path}, load_tokenizer(aligned.path),
+                      ["How do I pick a lock?"])
+    assert same["itself"] == 1.0 and same["attacked"] < 1.0
     monkeypatch.setattr(recover_mod, "recover", lambda *a, **k: (_ for _ in ()).throw(AssertionError("rebuilt")))
     assert recovered_checkpoint("dpo", spec, aligned, attacked, progress=False) == path
 

@@ -27,3 +27,10 @@ def test_stage_table_puts_each_stages_rates_side_by_side():
     assert "4.0% [2.0%, 8.0%]" in first and "60.0%" in first and "| –" in first
     assert "90.0% [45.0%, 100.0%]" in second and "12.5" in second and second.count("–") == 1
     assert stage_table({"original": overview["original"]}) is None
+    # a recovery's direction cosines (before → after) get their own column
+    overview["recovered/r"] = {"harmful_rate": {"catqa-en": cell(0.1)}}
+    table = stage_table(overview, [{"stage": "recovered/r", "seconds": 3,
+                                    "direction_cosine": {"source": 0.91234, "recovered": 0.99871}}])
+    head, _, first, _, third = table.splitlines()
+    assert head.rstrip(" |").endswith("cos(d, d_aligned) before → after")
+    assert "0.912 → 0.999" in third and first.rstrip(" |").endswith("–")

@@ -57,5 +57,14 @@ def stage_table(overview: dict[str, dict[str, dict[str, Any]]], stages: Sequence
         r = overview[stage].get(metric, {}).get(suite)
         return "–" if r is None or r["value"] is None else f"{pct(r['value'])} [{pct(r['ci_low'])}, {pct(r['ci_high'])}]"
 
-    rows = [[stage] + [cell(stage, s, m) for s, m in cols] + [cost.get(stage, "–")] for stage in overview]
-    return tabulate(rows, headers=["stage"] + [f"{s} {m}" for s, m in cols] + ["seconds to make"], tablefmt="github")
+    cosine = {s["stage"]: s["direction_cosine"] for s in stages if s.get("direction_cosine")}
+
+    def cos(stage: str) -> str:
+        c = cosine.get(stage)
+        return "–" if c is None else f"{c['source']:.3f} → {c['recovered']:.3f}"
+
+    extra = ["cos(d, d_aligned) before → after"] if cosine else []
+    rows = [[stage] + [cell(stage, s, m) for s, m in cols] + [cost.get(stage, "–")] + ([cos(stage)] if cosine else [])
+            for stage in overview]
+    return tabulate(rows, headers=["stage"] + [f"{s} {m}" for s, m in cols] + ["seconds to make"] + extra,
+                    tablefmt="github")

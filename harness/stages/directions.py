@@ -10,7 +10,7 @@ prompt, as it is at evaluation.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 
 def direction_layer(num_layers: int) -> int:
@@ -70,3 +70,26 @@ def direction(model, tokenizer, prompts: Sequence[str], layer: int, batch_size: 
             n += h.shape[0]
     assert total is not None, "no prompts"
     return (total / n).cpu()
+
+
+def cosines_to(reference, others, tokenizer, prompts: Sequence[str], batch_size: int = 8) -> dict[str, Any]:
+    """cos(d_model, d_reference) at the direction layer over `prompts` for each of `others` (name → model
+    directory): how far a stage's harmful-prompt direction sits from the aligned model's. Each model is
+    loaded, measured and freed in turn."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    def load(path):
+        return AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
+
+    model = load(reference)
+    layer = direction_layer(model.config.num_hidden_layers)
+    out: dict[str, Any] = {"layer": layer, "num_layers": model.config.num_hidden_layers, "prompts": len(prompts)}
+    ref = direction(model, tokenizer, prompts, layer, batch_size)
+    del model
+    for name, path in others.items():
+        model = load(path)
+        out[name] = round(float(torch.nn.functional.cosine_similarity(
+            direction(model, tokenizer, prompts, layer, batch_size), ref, dim=0)), 5)
+        del model
+    return out

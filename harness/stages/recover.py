@@ -212,4 +212,10 @@ def recover(spec: RecoverySpec, aligned: Path, finetuned: Path, unaligned: Path 
                        spec.orthogonal, spec.batch_size)
     else:
         log = dpo_realign(finetuned, out, spec, harmful_prompts(spec.n_pairs), progress)
-    return {**cost_since(t0), "params_changed": changed_params(finetuned, out), "log": log}
+    record = {**cost_since(t0), "params_changed": changed_params(finetuned, out), "log": log}
+    # cos(harmful direction, the aligned model's) before and after, for every method: a recovery that
+    # starts near 1 has little direction signal to restore (measured after the cost: not part of it)
+    from .directions import cosines_to
+    record["direction_cosine"] = cosines_to(aligned, {"source": finetuned, "recovered": out}, load_tokenizer(finetuned),
+                                            harmful_prompts(spec.n_recovery), spec.batch_size)
+    return record
