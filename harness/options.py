@@ -82,6 +82,9 @@ def add_options(parser: Any) -> None:
                 help="run a JSONL/CSV file with a `prompt` column as suite NAME (repeatable); also how "
                 "HEx-PHI is supplied: --suite-file hexphi=PATH")
     g.addoption("--allow-pickle", action="store_true", help="allow non-safetensors weights (they can run code)")
+    g.addoption("--unsafe-unsandboxed-code", action="store_true",
+                help="run model-written code (HumanEval) WITHOUT the bubblewrap jail, when bwrap is missing; "
+                     "only for models whose code you would run yourself")
     g.addoption("--trust-remote-code", action="store_true", help="allow models that ship their own code")
     g.addoption("--openai-base-url", default=os.environ.get("OPENAI_BASE_URL"),
                 help="base URL of an OpenAI-compatible server (env OPENAI_BASE_URL)")

@@ -7,12 +7,14 @@ arguments; the plugin parametrises them from the suite registry and the configur
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
 
 from .data import suite_names
 from .options import add_options
+from .sandbox import UNSAFE_ENV
 from .session import SafetySession
 
 SESSION = pytest.StashKey[SafetySession]()
@@ -26,6 +28,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "safety(kind, metric): a suite test; kind picks the suites "
                             "(harmful, benign, utility, emergent), metric the measured rate (default: the "
                             "suite task's metric)")
+    if config.getoption("unsafe_unsandboxed_code", False):  # read where the code runs (harness/sandbox.py)
+        os.environ[UNSAFE_ENV] = "1"
     session = SafetySession(config)
     config.stash[SESSION] = session
     config.pluginmanager.register(session, "safety-session")
