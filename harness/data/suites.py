@@ -177,7 +177,7 @@ _SUITES = [
     SuiteInfo(
         "humaneval", "utility",
         "HumanEval: 164 Python functions; pass@1 (greedy) of the completed function against its unit "
-        "tests, run in the sandbox (harness/sandbox.py).",
+        "tests, run in a bubblewrap jail (harness/sandbox.py).",
         "MIT", "openai/human-eval @ 6d43fb98, data/HumanEval.jsonl.gz",
         vendored.humaneval, task=Task(metric="pass_at_1", scorer="humaneval", instruction=HUMANEVAL_INSTRUCTION,
                                       max_tokens=512)),
