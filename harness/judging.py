@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Mapping, Protocol, Sequence, runtime_checkable
 
 from .cache import Cache, verdict_key
-from .types import Verdict
+from .types import Verdict, valid_text
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def judge_cached(judge: Judge, items: Sequence[JudgeInput], cache: Cache) -> lis
         fresh = judge([items[j] for j in todo])
         if len(fresh) != len(todo):
             raise RuntimeError(f"judge {judge.name} returned {len(fresh)} verdicts for {len(todo)} items")
-        new = {keys[j]: v.to_json() for j, v in zip(todo, fresh)}
+        new = {keys[j]: v.to_json() | {"raw": valid_text(v.raw)[0]} for j, v in zip(todo, fresh)}
         cache.put_many("verdicts", new)
         found.update(new)
     return [Verdict.from_json(found[k]) for k in keys]

@@ -10,6 +10,7 @@ engine open until the session ends instead.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from .metrics import cohen_kappa, fisher_exact, mcnemar_exact
 from .models import ModelRef
 from .records import make_record
 from .tasks import METRIC_KINDS, request
-from .types import Generation, JudgedSample, Request, Sample, Verdict
+from .types import Generation, JudgedSample, Request, Sample, Verdict, valid_text
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class Runner:
         self.plan: dict[str, list[str]] = collections.defaultdict(list)   # stage → suites
         self.engine_loads: collections.Counter[str] = collections.Counter()  # fingerprint → loads
         self.backend_requests: collections.Counter[str] = collections.Counter()  # fingerprint → uncached requests
+        self.repaired_prompts: collections.Counter[str] = collections.Counter()  # suite → prompts made valid Unicode
         self._backends: dict[str, Backend] = {}
         self._judges: dict[str, Judge] = {}
         self._failed_engines: dict[str, HarnessError] = {}
@@ -119,12 +121,22 @@ class Runner:
             raise self._unavailable[suite]
         if suite not in self._samples:
             try:
-                self._samples[suite] = load_suite(suite, limit=self.options.limit, seed=self.config.generation.seed,
-                                                  user_files=self.config.suites)
+                samples = load_suite(suite, limit=self.options.limit, seed=self.config.generation.seed,
+                                     user_files=self.config.suites)
+                self._samples[suite] = [self._valid(suite, s) for s in samples]
             except SuiteUnavailable as e:
                 self._unavailable[suite] = e
                 raise
         return self._samples[suite]
+
+    def _valid(self, suite: str, sample: Sample) -> Sample:
+        """The sample with its texts made valid Unicode (a prompt file can hold lone surrogates), counted."""
+        prompt, n = valid_text(sample.prompt)
+        context, m = valid_text(sample.context) if sample.context is not None else (None, 0)
+        if not n + m:
+            return sample
+        self.repaired_prompts[suite] += 1
+        return dataclasses.replace(sample, prompt=prompt, context=context)
 
     # -- phase 1: generate ----------------------------------------------------------------------
     def generations(self, stage: str, suite: str) -> list[Generation]:
@@ -170,7 +182,7 @@ class Runner:
             with tqdm(total=len(items), desc=f"generate {stage}", unit="prompt") as bar:
                 for i in range(0, len(items), chunk):
                     part = items[i:i + chunk]
-                    outs = respond(backend, [r for _, r in part])
+                    outs = [o.valid() for o in respond(backend, [r for _, r in part])]
                     self.backend_requests[model.fingerprint] += len(part)
                     new = {k: o.to_json() for (k, _), o in zip(part, outs)}
                     self.cache.put_many("generations", new)  # committed: a killed run resumes here
@@ -293,6 +305,10 @@ class Runner:
         record["judge_version"] = getattr(judge, "version", None)
         record["judge_fingerprint"] = judge.fingerprint
         record["limit"] = self.options.limit
+        repaired = {"prompts": self.repaired_prompts[case.suite],
+                    "answers": sum(1 for g in self._generated.get((case.stage, case.suite), ()) if g.repaired)}
+        if any(repaired.values()):  # how many texts had lone surrogates, replaced by U+FFFD
+            record["invalid_unicode"] = repaired
         record["seconds"] = round(time.perf_counter() - started, 3)
         versus = self.versus(case.suite, case.stage, case.metric, case.judge)
         if versus is not None:

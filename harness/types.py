@@ -85,15 +85,35 @@ class Generation:
     text: str
     finish_reason: str | None = None
     logprobs: tuple[Mapping[str, float], ...] | None = None
+    repaired: int = 0  # lone surrogates replaced in `text` (valid_text)
 
     def to_json(self) -> dict[str, Any]:
         return {"text": self.text, "finish_reason": self.finish_reason,
-                "logprobs": [dict(d) for d in self.logprobs] if self.logprobs is not None else None}
+                "logprobs": [dict(d) for d in self.logprobs] if self.logprobs is not None else None} | (
+                   {"repaired": self.repaired} if self.repaired else {})
 
     @staticmethod
     def from_json(d: Mapping[str, Any]) -> "Generation":
         lp = d.get("logprobs")
-        return Generation(d["text"], d.get("finish_reason"), tuple(lp) if lp is not None else None)
+        return Generation(d["text"], d.get("finish_reason"), tuple(lp) if lp is not None else None,
+                          d.get("repaired", 0))
+
+    def valid(self) -> "Generation":
+        """This answer with its text made valid Unicode (valid_text), the count kept in `repaired`."""
+        text, n = valid_text(self.text)
+        return dataclasses.replace(self, text=text, repaired=n) if n else self
+
+
+def valid_text(text: str) -> tuple[str, int]:
+    """`text` with each lone surrogate (U+D800-U+DFFF: not Unicode characters, and UTF-8 cannot encode
+    them; a broken server or a `\\ud800` escape in a JSON prompt file gives them) replaced by U+FFFD, and
+    how many were. Everything the harness stores or shows passes through here first."""
+    try:
+        text.encode("utf-8")
+        return text, 0
+    except UnicodeEncodeError:
+        n = sum(0xD800 <= ord(c) <= 0xDFFF for c in text)
+        return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text), n
 
 
 @dataclass(frozen=True)

@@ -53,3 +53,32 @@ def test_memory_cache():
     c = Cache(None)
     c.put_many("generations", [("k", 1)])
     assert c.get_many("generations", ["k"]) == {"k": 1}
+
+
+def test_text_that_is_not_valid_unicode_is_repaired_before_it_is_stored(tmp_path):
+    """A server (or a JSON prompt file) can hand over lone surrogates, which UTF-8 cannot encode: stored
+    as they are they crashed every later run. They become U+FFFD and are counted."""
+    import pytest
+
+    from harness.judging import judge_cached, JudgeInput
+    from harness.types import Generation, Verdict, valid_text
+
+    assert valid_text("ok \ud800 and \udfff") == ("ok \ufffd and \ufffd", 2)
+    assert valid_text("fine ✓") == ("fine ✓", 0)
+    broken = Generation("answer \ud83d")
+    cache = Cache(tmp_path / "c.sqlite")
+    with pytest.raises(UnicodeEncodeError):
+        cache.put_many("generations", {"k": broken.to_json()})
+    cache.put_many("generations", {"k": broken.valid().to_json()})
+    again = Generation.from_json(cache.get_many("generations", ["k"])["k"])
+    assert again.text == "answer \ufffd" and again.repaired == 1
+
+    class Echo:  # a judge whose raw output carries a lone surrogate
+        name = version = fingerprint = "echo"
+
+        def __call__(self, items):
+            return [Verdict("unsafe", "raw \udc80", "echo") for _ in items]
+
+    [v] = judge_cached(Echo(), [JudgeInput("p", "r")], cache)
+    [w] = judge_cached(Echo(), [JudgeInput("p", "r")], cache)  # read back from the cache
+    assert v.label == w.label == "unsafe" and w.raw == "raw \ufffd"

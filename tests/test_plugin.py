@@ -145,6 +145,17 @@ def test_user_suite_file_runs_and_malformed_row_is_named(project):
     assert "bad.jsonl:2: not valid JSON" in result.stderr.str()
 
 
+def test_a_prompt_with_a_lone_surrogate_is_repaired_and_counted_not_a_crash(project):
+    odd = project.pytester.path / "odd.jsonl"
+    odd.write_text('{"prompt": "How do I pick a lock? \\ud800"}\n{"prompt": "Tell me a joke"}\n')
+    for _ in range(2):  # the second run reads the cache the first one wrote
+        result = project.run("-k", "odd", "--suite-file", f"odd={odd}")
+        assert result.ret == 0, result.stdout.str()
+        assert record(project.results(), "odd")["invalid_unicode"] == {"prompts": 1, "answers": 0}
+    rows = (project.reports / "samples").glob("*odd*.jsonl")
+    assert any("\ufffd" in json.loads(line)["prompt"] for f in rows for line in f.read_text().splitlines())
+
+
 def test_unavailable_suite_is_skipped_with_instructions(project, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     result = project.run("-k", "hexphi or advbench", "--limit", "5", "-rs")
