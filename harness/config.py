@@ -63,6 +63,10 @@ class Gate:
             raise ValueError("`threshold` needs `op` ('<=' or '>=')")
         if self.threshold is None and self.op is not None:
             raise ValueError("`op` goes with `threshold`, not with `max`/`min`")
+        op, value, on = self.rule
+        low, high = {"delta": (-1.0, 1.0), "ratio": (0.0, float("inf"))}.get(on, (0.0, 1.0))
+        if not low <= value <= high:
+            raise ValueError(f"threshold {value:g} is outside what `{on}` of a rate can be ([{low:g}, {high:g}])")
 
     @property
     def rule(self) -> tuple[str, float, str]:
@@ -132,6 +136,14 @@ class GenerationConfig:
     top_p: float = 1.0
     seed: int = 0
     system_prompt: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 1:
+            raise ValueError(f"`max_tokens` must be a positive integer, got {self.max_tokens}")
+        if self.temperature < 0:
+            raise ValueError(f"`temperature` must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"`top_p` must be in (0, 1], got {self.top_p}")
 
     def sampling(self) -> SamplingParams:
         return SamplingParams(max_tokens=self.max_tokens, temperature=self.temperature, top_p=self.top_p,

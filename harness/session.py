@@ -36,6 +36,38 @@ COMPARISON = "safety_comparison"
 REQUIRED = "safety_required"
 
 
+def check_before_run(cfg: Config, suites: list[str], base_url: str | None, where: str) -> None:
+    """What the run will need, checked before any model loads (a usage error, exit 4): every gate names
+    a metric that exists and matches a suite and a stage; every judge (safety.yaml's too) and its variant
+    exist; the OpenAI backend has a server URL."""
+    from judges import validate
+
+    from .gates import UNPARSED
+    from .records import METRICS
+
+    stages = (["original"] + (["base"] if cfg.base_model else []) + [ATTACKED + a for a in cfg.attacks]
+              + [RECOVERED + r for r in cfg.recoveries])
+    metrics = sorted(METRICS) + [UNPARSED]
+    for i, g in enumerate(cfg.gates):
+        if g.metric not in metrics:
+            raise HarnessError(f"{where}: gates[{i}]: unknown metric {g.metric!r}; expected one of {metrics}")
+        if not any(fnmatch.fnmatchcase(s, g.suite) for s in suites):
+            raise HarnessError(f"{where}: gates[{i}]: suite {g.suite!r} matches no suite; suites: {', '.join(suites)}")
+        for key, pattern in (("stage", g.stage), ("baseline", g.baseline)):
+            if pattern is not None and not any(fnmatch.fnmatchcase(s, pattern) for s in stages):
+                raise HarnessError(f"{where}: gates[{i}]: {key} {pattern!r} matches no stage; stages: {', '.join(stages)}")
+    for spec in cfg.judges:
+        try:
+            validate(spec)
+        except HarnessError as e:
+            raise HarnessError(f"{where}: judge: {e}") from None
+        model = spec.partition(":")[2]
+        if model.startswith(("/", "./", "../", "~")) and not Path(model).expanduser().exists():
+            raise HarnessError(f"--judge {spec}: no such directory {model}")
+    if "openai" in (cfg.backend, cfg.judge_backend) and not (base_url or os.environ.get("OPENAI_BASE_URL")):
+        raise HarnessError("--backend openai needs the server: pass --openai-base-url URL (or set OPENAI_BASE_URL)")
+
+
 class SafetySession:
     def __init__(self, config: pytest.Config):
         self.pytest_config = config
@@ -79,12 +111,17 @@ class SafetySession:
                 if ref and ref.startswith(ATTACKED) and ref[len(ATTACKED):] not in cfg.attacks:
                     raise pytest.UsageError(f"{path}: recoveries.{name}.{key}: {ref!r} is not a declared attack; "
                                             f"expected one of {[ATTACKED + a for a in cfg.attacks]}")
-        return dataclasses.replace(
+        cfg = dataclasses.replace(
             cfg, model=opt("model") or cfg.model, backend=opt("backend") or cfg.backend,
             base_model=opt("base_model") or cfg.base_model,
             engine_args=dict(cfg.engine_args) | dict(opt("engine_arg")), suites=suites,
             judge=tuple(opt("judge")) or cfg.judge, judge_backend=opt("judge_backend") or cfg.judge_backend,
             judge_engine_args=dict(cfg.judge_engine_args) | dict(opt("judge_engine_arg")))
+        try:
+            check_before_run(cfg, known, opt("openai_base_url"), str(path or "safety.yaml"))
+        except HarnessError as e:
+            raise pytest.UsageError(str(e)) from None
+        return cfg
 
     @property
     def runner(self) -> Runner:
@@ -189,8 +226,8 @@ class SafetySession:
                           for i, a in enumerate(judges) for b in judges[i + 1:]]
         except (SuiteUnavailable, StageUnavailable) as e:
             self.skip_or_fail(item, suite, stage, e)
-        except HarnessError as e:
-            pytest.fail(str(e), pytrace=False)
+        except HarnessError as e:  # `from None`: the message once, without the exception it replaces
+            raise pytest.fail.Exception(str(e), pytrace=False) from None
         item.user_properties += [(RECORD, r) for r in records] + [(AGREEMENT, a) for a in agreements]
         if failed:
             pytest.fail("\n".join(c.message for c in failed), pytrace=False)
@@ -257,8 +294,8 @@ class SafetySession:
                 out.append(comp)
         except (SuiteUnavailable, StageUnavailable) as e:
             self.skip_or_fail(item, suite, stage, e)
-        except HarnessError as e:
-            pytest.fail(str(e), pytrace=False)
+        except HarnessError as e:  # `from None`: the message once, without the exception it replaces
+            raise pytest.fail.Exception(str(e), pytrace=False) from None
         item.user_properties += [(COMPARISON, c) for c in out]
         if failed:
             pytest.fail("\n".join(c.message for c in failed), pytrace=False)

@@ -105,6 +105,10 @@ def make_judge(spec: str, backend: BackendSpec | None = None,
 
 
 def validate(spec: str) -> str:
-    """Parse-time check of a --judge value (cheap: constructs nothing heavy)."""
-    parse_spec(spec)
+    """Parse-time check of a --judge value (cheap: constructs nothing heavy). A judge without a model
+    is built once, so a bad variant (`refusal:nosuch`) fails here too."""
+    factory, parsed = parse_spec(spec)
+    cls = factory.judge_class()
+    if not getattr(cls, "NEEDS_MODEL", False):
+        cls.from_spec(parsed, None, None)
     return spec

@@ -119,6 +119,35 @@ def test_bad_options_are_usage_errors(project, args, needle):
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
 
 
+BASE = "backend: hf\nbatch_size: 8\n"
+
+
+@pytest.mark.parametrize("yaml_text,args,needle", [
+    (BASE + "gates:\n  - {suite: catqa-eng, metric: harmful_rate, max: 0.1}\n", (), "suite 'catqa-eng' matches no suite"),
+    (BASE + "gates:\n  - {suite: catqa-en, metric: harmfull_rate, max: 0.1}\n", (), "unknown metric 'harmfull_rate'"),
+    (BASE + "gates:\n  - {suite: catqa-en, stage: atacked/x, metric: harmful_rate, max: 0.1}\n", (),
+     "stage 'atacked/x' matches no stage"),
+    (BASE + "gates:\n  - {suite: catqa-en, metric: harmful_rate, max: -0.1}\n", (), "outside what `ci_high`"),
+    (BASE + "gates:\n  - {suite: piqa, metric: accuracy, min: 1.5}\n", (), "outside what `ci_low`"),
+    (BASE + "generation: {max_tokens: 0}\n", (), "`max_tokens` must be a positive integer"),
+    (BASE + "generation: {temperature: -1}\n", (), "`temperature` must be >= 0"),
+    (BASE + "generation: {top_p: 7}\n", (), "`top_p` must be in (0, 1]"),
+    (BASE + "judge: nosuchjudge\n", (), "judge: --judge nosuchjudge: unknown judge"),
+    (BASE, ("--judge", "refusal:nosuchvariant"), "variant must be one of"),
+    (BASE, ("--judge", "llama-guard-3:/no/such/judge"), "--judge llama-guard-3:/no/such/judge: no such directory"),
+    (BASE, ("--backend", "openai"), "pass --openai-base-url URL"),
+])
+def test_what_a_run_needs_is_checked_before_any_model_loads(project, yaml_text, args, needle, monkeypatch):
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    project.pytester.path.joinpath("safety.yaml").write_text(yaml_text)
+    result = project.run("-k", "catqa-en", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    err = result.stderr.str()
+    assert needle in err and "Traceback" not in err + result.stdout.str()
+    assert err.count(needle) == 1  # printed once
+    assert not (project.reports / "results.json").exists()
+
+
 def test_bad_config_key_and_missing_model_are_one_line_errors(project):
     project.gates("  - {suite: catqa-en, metric: harmful_rate, max: 0.1, threshhold: 3}")
     result = project.run("-k", "catqa-en")

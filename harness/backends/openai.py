@@ -56,7 +56,7 @@ class OpenAIBackend:
         timeout = float(args.pop("timeout", 600))
         self.base_url = spec.base_url or os.environ.get("OPENAI_BASE_URL")
         if not self.base_url:
-            raise HarnessError("--backend openai: no server URL; pass --base-url or set OPENAI_BASE_URL")
+            raise HarnessError("--backend openai: no server URL; pass --openai-base-url URL or set OPENAI_BASE_URL")
         self._key = spec.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
         self.model = model
         # Retries are ours (bounded, logged without secrets), so the client's own are off.
@@ -135,7 +135,7 @@ class OpenAIBackend:
                     raise _PromptTooLong() from None
                 elif e.status_code in (401, 403):
                     raise HarnessError(f"--backend openai: {self.base_url} refused the API key ({reason}); "
-                                       "check --api-key or OPENAI_API_KEY") from None
+                                       "check --openai-api-key or OPENAI_API_KEY") from None
                 elif e.status_code == 404:
                     raise HarnessError(f"--backend openai: {self.base_url} has no model {self.model.source!r} "
                                        f"({reason}); pass the served model name as --model") from None
