@@ -27,22 +27,25 @@ def content_key(payload: Any) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def generation_key(model_fingerprint: str, request: GenerationRequest) -> str:
+def generation_key(model_fingerprint: str, request: GenerationRequest, engine: Mapping[str, Any] | None = None) -> str:
+    """`engine`: what of the backend can change the answer (BackendSpec.identity)."""
     payload = {"model": model_fingerprint, "messages": [dict(m) for m in request.messages],
                "params": request.params.as_dict(), "repeat": request.repeat}
+    if engine is not None:
+        payload["engine"] = dict(engine)
     if request.prompt is not None:  # only then, so keys of chat requests stay what they were
         payload |= {"prompt": request.prompt, "add_special_tokens": request.add_special_tokens}
     return content_key(payload)
 
 
-def request_key(model_fingerprint: str, request: Request) -> str:
+def request_key(model_fingerprint: str, request: Request, engine: Mapping[str, Any] | None = None) -> str:
     """The key of a phase-1 result: a generation, or a multiple-choice pick (its choices join the key)."""
     if isinstance(request, ChoiceRequest):
-        payload = {"choice": generation_key(model_fingerprint, request.context), "choices": list(request.choices)}
+        payload = {"choice": generation_key(model_fingerprint, request.context, engine), "choices": list(request.choices)}
         if request.delimiter:  # only then, so keys of chat-format picks stay what they were
             payload["delimiter"] = request.delimiter
         return content_key(payload)
-    return generation_key(model_fingerprint, request)
+    return generation_key(model_fingerprint, request, engine)
 
 
 def verdict_key(judge_fingerprint: str, prompt: str, response: str, context: str | None = None,

@@ -148,7 +148,7 @@ def _read_json(f: Path) -> dict:
 def fingerprint(path: Path, allow_pickle: bool = False) -> str:
     """SHA-256 over the names and contents of weights, tokenizer, chat template and configs.
 
-    Hashes of large files are memoised by (path, size, mtime) so a 15 GB checkpoint is read once.
+    Hashes of large files are memoised (file_hash) so a 15 GB checkpoint is read in full once.
     """
     h = hashlib.sha256()
     weights = _SAFE_WEIGHTS + (_PICKLE_WEIGHTS if allow_pickle else ())
@@ -158,12 +158,24 @@ def fingerprint(path: Path, allow_pickle: bool = False) -> str:
     return h.hexdigest()[:32]
 
 
+SAMPLES, SAMPLE_BYTES = 16, 1 << 16  # the content sample checked on every use of a memoised hash
+
+
 def file_hash(f: Path) -> str:
+    """SHA-256 of the file's content, memoised. The memo is found by (path, inode, size, mtime, ctime) —
+    ctime is set by the kernel on every write and cannot be set back the way `cp -p`, `rsync -t` or
+    `tar x` set mtime back — and is used only when a sample of the content (16 × 64 KiB, evenly spread)
+    still matches the one taken with it; otherwise the file is hashed again. (benchmarks/fingerprint.py
+    times the check against a full hash.)"""
     st = f.stat()
     memo_dir = cache_root() / "file-hashes"
-    memo = memo_dir / hashlib.sha256(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
+    ident = f"{f.resolve()}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}"
+    memo = memo_dir / hashlib.sha256(ident.encode()).hexdigest()
+    sample = content_sample(f, st.st_size)
     if memo.is_file():
-        return memo.read_text()
+        saved, _, digest = memo.read_text().partition(" ")
+        if saved == sample and digest:
+            return digest
     h = hashlib.sha256()
     with f.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 24), b""):
@@ -171,9 +183,22 @@ def file_hash(f: Path) -> str:
     digest = h.hexdigest()
     memo_dir.mkdir(parents=True, exist_ok=True)
     tmp = memo.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(digest)
+    tmp.write_text(f"{sample} {digest}")
     tmp.replace(memo)
     return digest
+
+
+def content_sample(f: Path, size: int) -> str:
+    """SHA-256 of SAMPLES blocks of SAMPLE_BYTES spread evenly over the file (all of it when small)."""
+    h = hashlib.sha256()
+    with f.open("rb") as fh:
+        if size <= SAMPLES * SAMPLE_BYTES:
+            h.update(fh.read())
+        else:
+            for i in range(SAMPLES):
+                fh.seek((size - SAMPLE_BYTES) * i // (SAMPLES - 1))
+                h.update(fh.read(SAMPLE_BYTES))
+    return h.hexdigest()
 
 
 def cache_root() -> Path:

@@ -168,7 +168,8 @@ class Runner:
     def _generate(self, stage: str, suites: list[str]) -> None:
         model = self.model(stage)
         per_suite = {s: self.requests(s) for s in suites}
-        keys = {s: [request_key(model.fingerprint, r) for r in reqs] for s, reqs in per_suite.items()}
+        engine = self.options.backend.identity()
+        keys = {s: [request_key(model.fingerprint, r, engine) for r in reqs] for s, reqs in per_suite.items()}
         found = self.cache.get_many("generations", [k for ks in keys.values() for k in ks])
         todo: dict[str, Request] = {}
         for s in suites:
@@ -299,7 +300,8 @@ class Runner:
         judged = self.judged(case.stage, case.suite, case.judge)
         model = self.model(case.stage)
         record = make_record(case.suite, case.stage, case.judge, case.metric, judged,
-                             model.describe() | {"engine_loads": self.engine_loads[model.fingerprint],
+                             model.describe() | self.options.backend.identity()
+                             | {"engine_loads": self.engine_loads[model.fingerprint],
                                                   "backend_requests": self.backend_requests[model.fingerprint]})
         judge = self.judge(case.judge)
         record["judge_version"] = getattr(judge, "version", None)

@@ -82,3 +82,19 @@ def test_text_that_is_not_valid_unicode_is_repaired_before_it_is_stored(tmp_path
     [v] = judge_cached(Echo(), [JudgeInput("p", "r")], cache)
     [w] = judge_cached(Echo(), [JudgeInput("p", "r")], cache)  # read back from the cache
     assert v.label == w.label == "unsafe" and w.raw == "raw \ufffd"
+
+
+def test_generation_keys_separate_backends_and_engine_settings_that_change_answers():
+    """The reliability probes: `--backend vllm` after `hf`, or `--engine-arg dtype=bfloat16`, were served the
+    other configuration's cached answers. Settings that only change speed or memory keep the key."""
+    from harness.backends import BackendSpec
+
+    r = GenerationRequest.user("hi")
+    key = lambda kind, **args: generation_key("fp", r, BackendSpec(kind, args).identity())  # noqa: E731
+    assert key("hf") != key("vllm") != generation_key("fp", r)
+    assert key("vllm") != key("vllm", dtype="bfloat16") != key("vllm", quantization="fp8")
+    assert key("vllm") != key("vllm", max_model_len=512)
+    assert key("vllm") == key("vllm", kv_cache_memory_bytes=1 << 30, enforce_eager=True) == key("vllm", max_num_seqs=8)
+    assert key("hf") == key("hf", batch_size=64)
+    a = BackendSpec("openai", base_url="http://user:pw@a:8000/v1").identity()
+    assert a != BackendSpec("openai", base_url="http://b:8000/v1").identity() and "pw" not in str(a)

@@ -8,6 +8,7 @@ templates of judges and scheduling live above this layer (`harness.runner`), so 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
@@ -111,6 +112,23 @@ class BackendSpec:
         if self.kind not in KINDS:
             raise HarnessError(f"--backend {self.kind!r} is not one of {list(KINDS)}")
 
+    def identity(self) -> dict[str, Any]:
+        """What of this backend can change an answer: its kind, every engine setting except those that
+        only change speed or memory (NEUTRAL_ENGINE_ARGS), and the server (as a hash: a URL can hold
+        credentials). Part of every generation's cache key and of each record's `model`."""
+        out: dict[str, Any] = {"backend": self.kind, "engine_args": {k: str(v) for k, v in sorted(self.engine_args.items())
+                                                                     if k not in NEUTRAL_ENGINE_ARGS}}
+        if self.kind == "openai":
+            url = self.base_url or os.environ.get("OPENAI_BASE_URL") or ""
+            out["server"] = hashlib.sha256(url.encode()).hexdigest()[:16]
+        return out
+
+
+# engine settings that change how fast or in how much memory answers come, never what they are
+NEUTRAL_ENGINE_ARGS = frozenset({
+    "batch_size", "kv_cache_memory_bytes", "gpu_memory_utilization", "swap_space", "cpu_offload_gb",
+    "max_num_seqs", "max_num_batched_tokens", "enforce_eager", "enable_chunked_prefill", "enable_prefix_caching",
+    "disable_log_stats", "max_concurrency", "max_retries", "retry_backoff", "timeout", "device_map"})
 
 def respond(backend: Backend, requests: Sequence[Request]) -> list[Generation]:
     """Answer every request in order: chats by one `generate` call, multiple-choice requests by one

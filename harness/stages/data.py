@@ -145,13 +145,14 @@ def answers_of(model: str, prompts: Sequence[str], max_tokens: int = 128) -> lis
     from harness.models import cache_root, resolve_model
 
     ref = resolve_model(model)
+    spec = BackendSpec("hf", {"batch_size": 64})
     reqs = [GenerationRequest.user(p, SamplingParams(max_tokens=max_tokens)) for p in prompts]
-    keys = [request_key(ref.fingerprint, r) for r in reqs]
+    keys = [request_key(ref.fingerprint, r, spec.identity()) for r in reqs]
     cache = Cache(cache_root() / "cache.sqlite")
     found = cache.get_many("generations", keys)
     todo = [i for i, k in enumerate(keys) if k not in found]
     if todo:
-        backend = load_backend(ref, BackendSpec("hf", {"batch_size": 64}))
+        backend = load_backend(ref, spec)
         try:
             fresh = backend.generate([reqs[i] for i in todo])
         finally:
