@@ -93,24 +93,3 @@ def add_options(parser: Any) -> None:
     g.addoption("--reports-dir", type=Path, help="where results.json, samples and index.html go (default: <rootdir>/reports)")
     g.addoption("--cache-dir", type=Path, help="directory of the generation/verdict cache (default: user cache dir)")
     g.addoption("--no-cache", action="store_true", help="keep generations and verdicts in memory only")
-
-
-SECRET_OPTIONS = ("--openai-api-key",)
-
-
-def scrub_argv(argv: list[str]) -> list[str]:
-    """The command line with secret option values replaced, for results.json and the report."""
-    out: list[str] = []
-    hide_next = False
-    for a in argv:
-        if hide_next:
-            out.append("***")
-            hide_next = False
-        elif a in SECRET_OPTIONS:
-            out.append(a)
-            hide_next = True
-        elif a.startswith(tuple(o + "=" for o in SECRET_OPTIONS)):
-            out.append(a.split("=", 1)[0] + "=***")
-        else:
-            out.append(a)
-    return out

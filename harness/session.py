@@ -25,7 +25,7 @@ from .data import SuiteUnavailable
 from .errors import HarnessError
 from .gates import check_all, check_comparison, comparison_gates
 from .models import cache_root, resolve_model
-from .options import scrub_argv
+from .secrets import scrub_argv
 from .report import write_reports, write_samples
 from .runner import ATTACKED, RECOVERED, Case, RunOptions, Runner
 from .stages import StageUnavailable

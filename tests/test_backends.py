@@ -555,3 +555,22 @@ def test_openai_needs_a_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     with pytest.raises(HarnessError, match="OPENAI_BASE_URL"):
         load_backend(ModelRef("m", "m", None, "fp"), BackendSpec("openai"))
+
+
+def test_credentials_in_a_url_are_redacted_wherever_it_is_written(fake_api: Callable[..., FakeAPI],
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """The reliability probe: `--openai-base-url http://user:PW@host/v1` was written in clear into
+    results.json and the report (the command line) and into error messages."""
+    from harness.secrets import redact_url, scrub_argv
+
+    password = "URLPW-" + secrets.token_hex(8)
+    assert redact_url(f"see https://alice:{password}@api.example/v1 now") == "see https://***@api.example/v1 now"
+    argv = ["pytest", "--openai-base-url", f"http://u:{password}@h:1/v1", f"--openai-base-url=http://u:{password}@h/v1"]
+    assert password not in " ".join(scrub_argv(argv)) and "http://***@h:1/v1" in scrub_argv(argv)
+    api = fake_api(lambda n, body: (401, {"error": {"message": "no"}}))
+    url = api.url.replace("http://", f"http://user:{password}@")
+    backend = load_backend(ModelRef("fake", "fake-model", None, "fp"), BackendSpec("openai", base_url=url, api_key="k"))
+    with pytest.raises(HarnessError) as e:
+        backend.generate(greedy(["hi"]))
+    assert "***@" in str(e.value) and password not in str(e.value) + caplog.text
+    assert password not in str(BackendSpec("openai", base_url=url).identity())

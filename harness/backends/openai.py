@@ -28,6 +28,7 @@ from typing import Any, Sequence
 
 from ..errors import HarnessError
 from ..models import ModelRef
+from ..secrets import redact_url
 from ..types import Generation, GenerationRequest
 from . import BackendSpec
 from . import PROMPT_TOO_LONG, messages_of, request_seed
@@ -125,7 +126,7 @@ class OpenAIBackend:
             except (oa.APIConnectionError, oa.RateLimitError, oa.InternalServerError, oa.ConflictError) as e:
                 reason = self._describe(e)
                 if attempt == self.max_retries or self._stop.is_set():
-                    raise HarnessError(f"--backend openai: {self.base_url} failed after {attempt + 1} "
+                    raise HarnessError(f"--backend openai: {redact_url(self.base_url)} failed after {attempt + 1} "
                                        f"attempts ({reason})") from None
             except oa.APIStatusError as e:
                 reason = self._describe(e)
@@ -134,10 +135,10 @@ class OpenAIBackend:
                 elif e.status_code in (400, 413, 422) and any(m in reason.lower() for m in _TOO_LONG_MARKERS):
                     raise _PromptTooLong() from None
                 elif e.status_code in (401, 403):
-                    raise HarnessError(f"--backend openai: {self.base_url} refused the API key ({reason}); "
+                    raise HarnessError(f"--backend openai: {redact_url(self.base_url)} refused the API key ({reason}); "
                                        "check --openai-api-key or OPENAI_API_KEY") from None
                 elif e.status_code == 404:
-                    raise HarnessError(f"--backend openai: {self.base_url} has no model {self.model.source!r} "
+                    raise HarnessError(f"--backend openai: {redact_url(self.base_url)} has no model {self.model.source!r} "
                                        f"({reason}); pass the served model name as --model") from None
                 else:
                     raise HarnessError(f"--backend openai: request rejected ({reason})") from None
