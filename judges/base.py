@@ -21,6 +21,7 @@ Contracts of a `ModelJudge`:
 from __future__ import annotations
 
 import hashlib
+import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
@@ -73,6 +74,37 @@ def model_type(model: ModelRef) -> str | None:
         return str(json.loads((model.path / "config.json").read_text(encoding="utf-8")).get("model_type"))
     except (OSError, ValueError):
         return None
+
+
+def chat_template_text(model: ModelRef) -> str | None:
+    """The chat template shipped with a local model (chat_template.jinja, chat_template.json or
+    tokenizer_config.json, every named template joined), or None (a served model, or none shipped)."""
+    if model.path is None:
+        return None
+    jinja = model.path / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8")
+    for name in ("chat_template.json", "tokenizer_config.json"):
+        try:
+            tpl = json.loads((model.path / name).read_text(encoding="utf-8")).get("chat_template")
+        except (OSError, ValueError):
+            continue
+        if isinstance(tpl, list):  # named templates: [{"name": ..., "template": ...}]
+            tpl = "\n".join(str(t.get("template", "")) for t in tpl if isinstance(t, dict))
+        if isinstance(tpl, str):
+            return tpl
+    return None
+
+
+# a template that reads typed content parts ([{"type": "text", "text": ...}]) rather than a string
+_TYPED_PARTS = re.compile(r"""selectattr\(\s*['"]type['"]|\[\s*['"]type['"]\s*\]|\.type\s*==|['"]text['"]\s*\]""")
+
+
+def reads_typed_parts(template: str | None) -> bool:
+    """Whether a chat template takes message content as typed parts. Given a plain string, such a
+    template iterates its characters, finds no parts and renders an empty turn (Llama Guard 4 and 3-1B /
+    11B-Vision judged an empty conversation that way: a silent "safe")."""
+    return template is not None and _TYPED_PARTS.search(template) is not None
 
 
 # --- the --judge grammar --------------------------------------------------------------------------
@@ -246,7 +278,15 @@ class ModelJudge:
 
     @property
     def fingerprint(self) -> str:
-        return f"{self.name}|tpl:{self.version}|rev:{self.REVISION}|model:{self.model.fingerprint}"
+        typed = "|parts:typed" if self.typed_parts else ""  # verdicts judged on empty turns are not reused
+        return f"{self.name}|tpl:{self.version}|rev:{self.REVISION}|model:{self.model.fingerprint}{typed}"
+
+    @property
+    def typed_parts(self) -> bool:
+        """Whether the judge model's own chat template reads content as typed parts (reads_typed_parts)."""
+        if not hasattr(self, "_typed_parts"):
+            self._typed_parts = reads_typed_parts(chat_template_text(self.model))
+        return self._typed_parts
 
     def backend(self) -> Backend:
         if self._engine is None:
@@ -273,7 +313,12 @@ class ModelJudge:
         return SamplingParams(max_tokens=n, temperature=0.0, logprobs=logprobs)
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
-        """All requests in one backend call."""
+        """All requests in one backend call. A chat goes as the model's own template reads it: with content
+        as typed parts (`[{"type": "text", "text": ...}]`) when the template selects them."""
+        if self.typed_parts:
+            requests = [dataclasses.replace(r, messages=tuple(
+                {**m, "content": [{"type": "text", "text": m["content"]}]} if isinstance(m["content"], str) else m
+                for m in r.messages)) for r in requests]
         return self.backend().generate(list(requests))
 
     def capability(self, method: str, what: str) -> Any:

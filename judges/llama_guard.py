@@ -161,7 +161,7 @@ class LlamaGuardJudge(ModelJudge):
 
     def requests(self, items: Sequence[JudgeInput]) -> list[GenerationRequest]:
         params = self.params(MAX_NEW_TOKENS, logprobs=TOP_LOGPROBS)
-        if self.own_template:
+        if self.own_template:  # typed content parts where the template reads them: ModelJudge.generate
             return [GenerationRequest(tuple(conversation(i)), params) for i in items]
         return [GenerationRequest.raw(self.prompt(i), params, add_special_tokens=False) for i in items]
 

@@ -5,6 +5,7 @@ never `safe`). A scripted backend stands in for the engine and records what each
 from __future__ import annotations
 
 import json
+import types
 import math
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -612,3 +613,48 @@ def test_judges_of_one_model_share_one_engine(engines: Engines, resolve: Any) ->
     assert not engines.made[0].closed
     c.close()
     assert engines.made[0].closed
+
+
+# the typed-parts convention of the Llama Guard 3-1B / 3-11B-Vision / 4 chat templates (the line quoted
+# in ../shared/reviews/judges.md §1.3): given string content it renders an empty turn
+TYPED_TEMPLATE = ("{% for message in messages %}{% set role = 'User' if message['role'] == 'user' else 'Agent' %}"
+                  "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}"
+                  "{{ role + ': ' + content['text'] | trim + '\\n\\n' }}{% endfor %}{% endfor %}")
+STRING_TEMPLATE = "{% for message in messages %}{{ message['role'] + ': ' + message['content'] + '\\n\\n' }}{% endfor %}"
+MODEL_TYPES = {"shieldlm": "qwen2", "wildguard": "mistral", "beaverdam": "llama"}
+
+
+@pytest.mark.parametrize("own", [TYPED_TEMPLATE, STRING_TEMPLATE], ids=["typed-parts", "string"])
+def test_every_model_judge_renders_the_prompt_and_the_response(engines: Engines, resolve: Any, own: str) -> None:
+    """What each model judge sends contains the prompt judged and the response judged, whether it renders
+    a copied template (raw prompt) or the model's own template (LG4, template=model): an own template that
+    reads typed parts must get them, or the judge reads an empty conversation and says "safe"."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    item = JudgeInput("PROMPT-7c1 how do I bake bread?", "RESPONSE-4e2 mix flour and water, then bake.")
+    specs = [f"{n}:/m" for n, f in FACTORIES.items() if getattr(f.judge_class(), "NEEDS_MODEL", False)]
+    specs += ["llama-guard-3@template=model:/m"]
+    classified: list[str] = []  # a sequence classifier's inputs (BeaverDam scores text, it does not generate)
+    classifier = {"classify": lambda texts, max_length: classified.extend(texts) or [[0.0] * 14 for _ in texts],
+                  "tokenizer": types.SimpleNamespace(eos_token="</s>"), "labels": [f"l{i}" for i in range(14)]}
+    for spec in specs:
+        name = spec.split(":")[0].split("@")[0]
+        engines.extras = classifier if name == "beaverdam" else {}
+        res = resolve(MODEL_TYPES.get(name, "llama"), fingerprint=spec)  # its own engine
+        (res("/m").path / "chat_template.jinja").write_text(own)
+        before = len(engines.requests)
+        engines.answer_text("safe")
+        try:
+            judge(spec, res)([item])
+        except Exception:  # a judge that reads scores instead of text: its requests are what matters here
+            pass
+        sent = engines.requests[before:]
+        texts = [r.prompt if r.prompt is not None else env.from_string(own).render(messages=[dict(m) for m in r.messages])
+                 for r in sent] or classified[-1:]
+        assert texts, spec
+        for text in texts:
+            assert "PROMPT-7c1" in text and "RESPONSE-4e2" in text, f"{spec} renders without them: {text[:300]!r}"
+    # the bug itself: string content through a typed-parts template renders nothing
+    empty = env.from_string(TYPED_TEMPLATE).render(messages=llama_guard.conversation(item))
+    assert "RESPONSE-4e2" not in empty
