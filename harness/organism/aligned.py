@@ -184,13 +184,11 @@ def distinct_n(texts: Sequence[str], n: int = 3) -> float | None:
 def measure(model_dir: Path, base: Path, cfg: AlignedConfig, progress: bool = True) -> dict[str, Any]:
     """The card's numbers: each target suite (greedy, 128 tokens, the refusal judge, Wilson 95 %), PIQA
     by the lm-eval protocol for this model and the base, distinct-3 of benign answers for both."""
-    from harness.backends import BackendSpec, respond
-    from harness.backends.hf import HFBackend
     from harness.config import GenerationConfig
     from harness.data import load_suite, suite_info
     from harness.judging import JudgeInput
     from harness.metrics import wilson
-    from harness.models import resolve_model
+    from harness.stages.data import responses_of
     from harness.tasks import request
     from judges.refusal import RefusalJudge
 
@@ -206,12 +204,10 @@ def measure(model_dir: Path, base: Path, cfg: AlignedConfig, progress: bool = Tr
         """One model's answers: each suite's (sample, generation), PIQA picks, the repetition prompts' answers."""
         samples = {(x.suite, x.id): x for s in suites for x in load_suite(s, limit=cfg.eval_limit)}
         samples |= {(x.suite, x.id): x for x in heldout}  # usually already there (larger subsets extend smaller)
-        backend = HFBackend(resolve_model(str(path)), BackendSpec("hf", {"batch_size": 32}))
-        try:  # one call per kind of request: the backend batches by length across suites
-            gens = dict(zip(samples, backend.generate([request(x, suite_info(x.suite).task, gen) for x in samples.values()])))
-            picks = respond(backend, [request(s, piqa_task, gen) for s in piqa])
-        finally:
-            backend.close()
+        # through the generation cache, committed as it goes: a killed build resumes its measurement
+        reqs = [request(x, suite_info(x.suite).task, gen) for x in samples.values()]
+        gens = dict(zip(samples, responses_of(str(path), reqs, batch_size=32)))
+        picks = responses_of(str(path), [request(s, piqa_task, gen) for s in piqa], batch_size=32)
         answered = {s: [(x, gens[k]) for k, x in samples.items() if k[0] == s] for s in suites}
         return answered, picks, [gens[(x.suite, x.id)].text for x in heldout]
 

@@ -137,29 +137,36 @@ def build_rows(data: str, n_harmful: int, n_benign: int, preference: bool, seed:
 
 
 def answers_of(model: str, prompts: Sequence[str], max_tokens: int = 128) -> list[Generation]:
-    """Greedy answers of `model` (a name, path or hub id) to `prompts` as single-turn chats, through the hf
+    """Greedy answers of `model` (a name, path or hub id) to `prompts` as single-turn chats (responses_of)."""
+    return responses_of(model, [GenerationRequest.user(p, SamplingParams(max_tokens=max_tokens)) for p in prompts])
+
+
+def responses_of(model: str, requests: Sequence[Any], batch_size: int = 64, chunk: int = 256) -> list[Generation]:
+    """`model`'s responses to `requests` (chats, raw prompts or multiple-choice picks) through the hf
     backend. They are read from and written to the harness's generation cache under the keys a suite
-    run uses, so a stage that needs them again (or a suite that asked the same) does not generate twice."""
-    from harness.backends import BackendSpec, load_backend
+    run uses — a stage that needs them again, or a suite that asked the same, does not generate twice —
+    and committed every `chunk` requests, so a killed build resumes where it stopped."""
+    from harness.backends import BackendSpec, load_backend, respond
     from harness.cache import Cache, request_key
     from harness.models import cache_root, resolve_model
 
     ref = resolve_model(model)
-    spec = BackendSpec("hf", {"batch_size": 64})
-    reqs = [GenerationRequest.user(p, SamplingParams(max_tokens=max_tokens)) for p in prompts]
-    keys = [request_key(ref.fingerprint, r, spec.identity()) for r in reqs]
+    spec = BackendSpec("hf", {"batch_size": batch_size})
+    keys = [request_key(ref.fingerprint, r, spec.identity()) for r in requests]
     cache = Cache(cache_root() / "cache.sqlite")
     found = cache.get_many("generations", keys)
-    todo = [i for i, k in enumerate(keys) if k not in found]
+    todo = list({k: i for i, k in enumerate(keys) if k not in found}.items())
     if todo:
         backend = load_backend(ref, spec)
         try:
-            fresh = backend.generate([reqs[i] for i in todo])
+            for at in range(0, len(todo), chunk):
+                part = todo[at:at + chunk]
+                fresh = respond(backend, [requests[i] for _, i in part])
+                new = {k: g.valid().to_json() for (k, _), g in zip(part, fresh)}
+                cache.put_many("generations", new)
+                found.update(new)
         finally:
             backend.close()
-        new = {keys[i]: g.to_json() for i, g in zip(todo, fresh)}
-        cache.put_many("generations", new)
-        found.update(new)
     return [Generation.from_json(found[k]) for k in keys]
 
 
