@@ -255,15 +255,15 @@ def test_two_judges_give_two_records_and_their_agreement(project):
 
 def test_attack_stage_runs_beside_original_with_its_cost_and_a_paired_comparison(project):
     attack = "attacks:\n  tiny: {method: lora, n_harmful: 6, epochs: 1, batch_size: 3, max_length: 64}\n"
-    project.gates("  - {suite: catqa-en, stage: 'attacked/*', metric: harmful_rate, baseline: original, min: 1.5}",
+    project.gates("  - {suite: catqa-en, stage: 'attacked/*', metric: harmful_rate, baseline: original, max: -1.0}",
                   extra=attack)
     (project.pytester.path / "suites" / "test_user_checkpoint.py").write_text(
         "def test_checkpoint_fixture(checkpoint):\n"
         "    assert (checkpoint('attacked/tiny') / 'stage.json').is_file()\n")
     result = project.run("-k", "catqa-en or checkpoint_fixture", "--limit", "12")
-    assert result.ret == 1, result.stdout.str()  # an increase of 150 points cannot hold
+    assert result.ret == 1, result.stdout.str()  # a drop of 100 points after an attack cannot hold
     result.assert_outcomes(passed=3, failed=1)  # both stages, the user's fixture test; then the comparison
-    result.stdout.fnmatch_lines(["*catqa-en @ attacked/tiny vs original: harmful_rate*McNemar p=*breaches gate delta >= +150.0%*"])
+    result.stdout.fnmatch_lines(["*catqa-en @ attacked/tiny vs original: harmful_rate*McNemar p=*breaches gate delta <= -100.0%*"])
     res = project.results()
     assert {r["stage"] for r in res["records"]} == {"original", "attacked/tiny"}
     (stage,) = res["stages"]
