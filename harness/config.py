@@ -224,9 +224,10 @@ class RecoverySpec:
     n_task: int = 256
     batch_size: int = 8
     check_every: int = 1  # utility check after every k-th round (the paper: 1; fewer checks on a CPU)
-    # resta
+    # resta: the unaligned model is required and is not the source (else θ_ft + γ(θ_a − θ_ft) is a plain
+    # interpolation, not a safety vector); γ 1 as LLMAlignment's RESTA call (add_safety.py --weight3 -1)
     unaligned: str | None = None
-    gamma: float = 0.5
+    gamma: float = 1.0
     dare: float = 0.0
     # antidote
     dense_ratio: float = 0.1
@@ -249,6 +250,14 @@ class RecoverySpec:
             raise ValueError(f"`check_every` must be a positive integer, got {self.check_every}")
         if self.source != "original" and not self.source.startswith("attacked/"):
             raise ValueError(f"`source` must be `original` or `attacked/<name>`, got {self.source!r}")
+        if self.method == "resta" and not self.unaligned:
+            raise ValueError("resta needs `unaligned`: a model fine-tuned on harmful data apart from the source "
+                             "(an attack stage `attacked/<name>` or a model path); θ_aligned − θ_unaligned is the "
+                             "safety vector")
+        if self.method == "resta" and self.unaligned == self.source:
+            raise ValueError(f"resta: `unaligned` is the source ({self.source}): θ_ft + γ(θ_aligned − θ_ft) is a "
+                             "weight interpolation, not a safety vector; train a separate unaligned model "
+                             "(another attack stage) and name it")
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -333,8 +333,8 @@ class Runner:
                 aligned = self._resolve(self.config.base_model)
             else:
                 aligned = self.model("original")
-            unaligned = self.model(spec.unaligned) if spec.unaligned else (source if spec.method == "resta" and
-                                                                           spec.source != "original" else None)
+            unaligned = None if not spec.unaligned else (  # RESTA's: an attack stage or a model path
+                self.model(spec.unaligned) if spec.unaligned.startswith(ATTACKED) else self._resolve(spec.unaligned))
             for ref in (source, aligned):
                 self.release(ref)
             path = recovered_checkpoint(name, spec, aligned, source, unaligned)

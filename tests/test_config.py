@@ -87,3 +87,16 @@ def test_gate_matching_globs():
     assert not g.matches("catqa-zh", "original", "harmful_rate")
     assert not g.matches("beavertails", "attacked/lora", "harmful_rate")
     assert Config(gates=(g,)).gates_for("catqa-en", "attacked/x", "harmful_rate") == [g]
+
+
+def test_resta_needs_an_unaligned_model_other_than_its_source() -> None:
+    """Without one the default used to be the source stage: θ_ft + γ(θ_a − θ_ft), an interpolation."""
+    from harness.config import RecoverySpec
+
+    with pytest.raises(ValueError, match="resta needs `unaligned`"):
+        RecoverySpec("resta", source="attacked/a")
+    with pytest.raises(ValueError, match="weight interpolation"):
+        RecoverySpec("resta", source="attacked/a", unaligned="attacked/a")
+    spec = RecoverySpec("resta", source="attacked/a", unaligned="attacked/b")
+    assert spec.gamma == 1.0  # LLMAlignment's add_safety.py call: --weight3 -1
+    assert RecoverySpec("resta", source="attacked/a", unaligned="/models/unaligned").unaligned == "/models/unaligned"

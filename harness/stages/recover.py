@@ -202,7 +202,7 @@ def recover(spec: RecoverySpec, aligned: Path, finetuned: Path, unaligned: Path 
                                 drop=spec.drop, layer=spec.layer, batch_size=spec.batch_size,
                                 check_every=spec.check_every, progress=progress)
     elif spec.method == "resta":
-        if unaligned is None:
+        if unaligned is None:  # RecoverySpec refuses this already; kept for direct callers
             raise HarnessError("recoveries: resta needs `unaligned: attacked/<name>` (a model trained on harmful data)")
         log = resta(aligned, finetuned, unaligned, out, spec.gamma, spec.dare, spec.seed)
     elif spec.method == "antidote":
