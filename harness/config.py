@@ -224,6 +224,8 @@ class RecoverySpec:
     n_task: int = 256
     batch_size: int = 8
     check_every: int = 1  # utility check after every k-th round (the paper: 1; fewer checks on a CPU)
+    accumulate_grads: bool = True  # upstream: the no-rollback run sums gradients over rounds (never zeroed)
+    rollback_of: Literal["candidates", "restored"] = "candidates"  # ρ of the benign-descent candidates (upstream) or of all restored
     # resta: the unaligned model is required and is not the source (else θ_ft + γ(θ_a − θ_ft) is a plain
     # interpolation, not a safety vector); γ 1 as LLMAlignment's RESTA call (add_safety.py --weight3 -1)
     unaligned: str | None = None

@@ -5,6 +5,7 @@ That recovery really realigns is measured on the organism (README table, suites/
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -113,8 +114,69 @@ def test_warmup_loss_restarts_with_rollback_and_the_fuse_undoes_the_last_round(m
     assert log["rollback"] and log["fused_at"] == 3
     rounds = log["rounds"]
     assert [r["round"] for r in rounds] == [1, 1, 2, 3] and "restart with rollback" in rounds[0]["note"]
-    assert all(r["rolled_back"] == int(r["restored"] * 0.2) for r in rounds[1:])
+    # upstream's rollback size: ceil(ρ × the restored entries that are benign-descent candidates)
+    assert all(r["rolled_back"] == math.ceil(r["rollback_candidates"] * 0.2) for r in rounds[1:])
+    assert any(r["rolled_back"] != int(r["restored"] * 0.2) for r in rounds[1:])
     assert "fuse" in rounds[-1]["note"]
+    # the paper's wording, kept as an option: int(ρ × all restored entries)
+    readings = iter([1.0, 0.5, 1.0, 1.0, 0.5, 0.5])
+    log = restore_mod.direction_restore(aligned.path, attacked.path, tmp_path / "restored", PROMPTS, TASK, rate=0.05,
+                                        rounds=5, warmup=1, drop=0.05, layer=1, batch_size=2, n_proxy=2,
+                                        rollback_of="restored", progress=False)
+    assert all(r["rolled_back"] == min(int(r["restored"] * 0.2), r["rollback_candidates"]) for r in log["rounds"][1:])
+
+
+def test_the_rollback_runs_warmup_round_is_checked_too(models, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Upstream checks step 5 of the rollback run; a rollback run whose warm-up round already costs too
+    much utility is fused there (the fine-tuned model comes back)."""
+    readings = iter([1.0, 0.5, 0.5, 0.5])  # fine-tuned; round 1 -> restart; rollback round 1 -> fused
+    monkeypatch.setattr(restore_mod, "token_accuracy", lambda *a, **k: next(readings))
+    aligned, attacked, _ = models
+    log = restore_mod.direction_restore(aligned.path, attacked.path, tmp_path, PROMPTS, TASK, rate=0.05, rounds=5,
+                                        warmup=1, drop=0.05, layer=1, batch_size=2, n_proxy=2, progress=False)
+    assert log["rollback"] and log["fused_at"] == 1 and [r["round"] for r in log["rounds"]] == [1, 1]
+    saved, f = _load(tmp_path), _load(attacked.path)
+    assert all(torch_equal(saved[k], f[k]) for k in saved if k in f), "every round was undone"
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+    return torch.equal(a, b)
+
+
+def test_gradients_accumulate_over_rounds_in_the_run_without_rollback(models, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Upstream never zeroes the gradients of the no-rollback run: a round selects by G_t = Σ_s≤t g_s."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from harness.stages.checkpoints import load_tokenizer
+
+    aligned, attacked, _ = models
+    model = AutoModelForCausalLM.from_pretrained(str(attacked.path), dtype=torch.float32)
+    tok = load_tokenizer(attacked.path)
+    r = restore_mod.Restorer(model, tok, restore_mod.WeightFile(aligned.path), restore_mod.WeightFile(attacked.path), 1, 2)
+    target = torch.ones(model.config.hidden_size)
+    r.gradients(PROMPTS, target)
+    once = {n: p.grad.clone() for n, p in r.params.items() if p.grad is not None}
+    r.gradients(PROMPTS, target, keep=True)
+    assert all(torch.allclose(r.params[n].grad, 2 * g) for n, g in once.items())
+    r.gradients(PROMPTS, target)
+    assert all(torch.allclose(r.params[n].grad, g) for n, g in once.items())
+    # and the stage keeps them from round 2 on without rollback, never in the rollback run
+    kept: list[tuple[bool, bool]] = []
+    real = restore_mod.Restorer.gradients
+
+    def spy(self, prompts, target, keep=False):
+        kept.append((prompts is PROMPTS or list(prompts) == list(PROMPTS), keep))
+        return real(self, prompts, target, keep)
+    monkeypatch.setattr(restore_mod.Restorer, "gradients", spy)
+    readings = iter([1.0, 1.0, 0.5] + [1.0] * 10)  # round 2 (warm-up) fails -> restart with rollback
+    monkeypatch.setattr(restore_mod, "token_accuracy", lambda *a, **k: next(readings))
+    restore_mod.direction_restore(aligned.path, attacked.path, tmp_path, PROMPTS, TASK, rate=0.05, rounds=3,
+                                  warmup=2, drop=0.05, layer=1, batch_size=2, n_proxy=2, progress=False)
+    harmful = [keep for is_harmful, keep in kept if is_harmful]
+    assert harmful == [False, True, False, False, False]  # no-rollback rounds 1, 2; rollback rounds 1-3
 
 
 def test_checking_every_k_rounds_and_a_fuse_undoing_every_round_since_the_last_check(
@@ -127,9 +189,9 @@ def test_checking_every_k_rounds_and_a_fuse_undoing_every_round_since_the_last_c
     snapshots = {}
     real_gradients = restore_mod.Restorer.gradients
 
-    def gradients(self, prompts, target):  # the weights as each round starts: round 3 starts from round 2's
+    def gradients(self, prompts, target, keep=False):  # the weights as each round starts: round 3 starts from round 2's
         snapshots[len(snapshots) + 1] = {n: p.detach().clone() for n, p in self.params.items()}
-        return real_gradients(self, prompts, target)
+        return real_gradients(self, prompts, target, keep)
     monkeypatch.setattr(restore_mod.Restorer, "gradients", gradients)
     log = restore_mod.direction_restore(aligned.path, attacked.path, tmp_path, PROMPTS, TASK, rate=0.05, rounds=5,
                                         warmup=1, drop=0.05, layer=1, batch_size=2, n_proxy=2, check_every=2,
@@ -218,3 +280,18 @@ def test_steering_adds_the_scaled_direction_difference_after_the_layer(models, t
         h0 = ft(input_ids=ids, output_hidden_states=True).hidden_states[1]
         h1 = steered(input_ids=ids, output_hidden_states=True).hidden_states[1]
     assert torch.allclose(h1 - h0, 2.0 * v.expand_as(h0), atol=1e-4), "every position moves by 2v after layer 1"
+
+
+def test_direction_prompts_longer_than_the_limit_are_cut_on_the_left(models) -> None:
+    """The direction is the state at the last token, which must stay the generation prompt's."""
+    from harness.stages.checkpoints import load_tokenizer
+    from harness.stages.directions import batches, rendered
+
+    aligned, _, _ = models
+    tok = load_tokenizer(aligned.path)
+    sides = tok.padding_side, tok.truncation_side
+    [text] = rendered(tok, ["word " * 400 + "end"])
+    [enc] = list(batches(tok, [text, "short"], 2, max_length=32))
+    full = tok(text, add_special_tokens=False)["input_ids"]
+    assert enc["input_ids"].shape[1] == 32 and enc["input_ids"][0].tolist() == full[-32:]
+    assert (tok.padding_side, tok.truncation_side) == sides  # restored as they were

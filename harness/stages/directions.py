@@ -39,15 +39,17 @@ def rendered(tokenizer, prompts: Sequence[str]) -> list[str]:
 
 
 def batches(tokenizer, texts: Sequence[str], batch_size: int, max_length: int = 256):
-    """Left-padded token batches (the last token of every row sits at position -1)."""
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
+    """Left-padded token batches (the last token of every row sits at position -1), a row longer than
+    `max_length` cut on the left, so its last token is still the generation prompt's (upstream does not
+    truncate; a cut on the right would measure the state in the middle of the prompt)."""
+    sides = tokenizer.padding_side, tokenizer.truncation_side
+    tokenizer.padding_side = tokenizer.truncation_side = "left"
     try:
         for i in range(0, len(texts), batch_size):
             yield tokenizer(list(texts[i:i + batch_size]), return_tensors="pt", padding=True, truncation=True,
                             max_length=max_length, add_special_tokens=False)
     finally:
-        tokenizer.padding_side = side
+        tokenizer.padding_side, tokenizer.truncation_side = sides
 
 
 def last_token_states(model, enc, layer: int):

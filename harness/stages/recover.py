@@ -200,7 +200,8 @@ def recover(spec: RecoverySpec, aligned: Path, finetuned: Path, unaligned: Path 
                                 task_rows(spec.task, spec.n_task, spec.seed), rate=spec.rate,
                                 rollback_rate=spec.rollback_rate, rounds=spec.rounds, warmup=spec.warmup,
                                 drop=spec.drop, layer=spec.layer, batch_size=spec.batch_size,
-                                check_every=spec.check_every, progress=progress)
+                                check_every=spec.check_every, accumulate_grads=spec.accumulate_grads,
+                                rollback_of=spec.rollback_of, progress=progress)
     elif spec.method == "resta":
         if unaligned is None:  # RecoverySpec refuses this already; kept for direct callers
             raise HarnessError("recoveries: resta needs `unaligned: attacked/<name>` (a model trained on harmful data)")

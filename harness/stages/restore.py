@@ -7,15 +7,18 @@ at the paper's defaults:
    prompts, disjoint from every evaluated suite); the fine-tuned model's benign direction d_b over
    benign task prompts (for rollback).
 2. A round: loss = −cos(mean last-token state of the current model at L, d_a), gradients accumulated
-   over the recovery set for the weights of layers < L (norms excluded). Candidates: entries where
+   over the recovery set for the weights of layers < L (norms excluded) and, in the run without
+   rollback, over the rounds too, as upstream never zeroes them there (`accumulate_grads`; off: each
+   round's own gradient). Candidates: entries where
    sign(θ_cur − θ_aligned) = sign(grad) (copying the aligned value moves down the gradient). The top
    `rate` (0.2 %) of *all* hidden-layer parameters by |grad| among them get their aligned values.
 3. 20 rounds; after 5 warm-up rounds, if task utility fell more than 5 %, restart from the fine-tuned
    model with rollback: each round then also takes the benign loss −cos(state on task prompts, d_b)
-   and reverts 20 % of that round's restored entries (those whose move back to the fine-tuned value is
-   a descent step for it, by |grad|) to the fine-tuned values.
-4. The fuse: after warm-up, a round that leaves utility more than 5 % below the fine-tuned model's is
-   undone and the recovery stops there.
+   and reverts, among that round's restored entries whose move back to the fine-tuned value is a
+   descent step for it, the 20 % with the largest |grad| (`rollback_of: candidates`, upstream's
+   ceil(ρ·|candidates|); `restored`: int(ρ·|restored|), the paper's wording) to the fine-tuned values.
+4. The fuse: after warm-up (in the rollback run, from its first check), a round that leaves utility
+   more than 5 % below the fine-tuned model's is undone and the recovery stops there.
 Where code and paper differ: the code's entry script uses 1/3 depth and its committed "256" recovery
 file holds 64 prompts; this follows the paper (2/3 depth, 256 prompts).
 
@@ -117,13 +120,15 @@ class Restorer:
             p.requires_grad_(n in self.names)
         self.params = {n: params[n] for n in self.names}
 
-    def gradients(self, prompts: Sequence[str], target) -> float:
-        """Accumulate d(−cos(mean state, target))/dθ over `prompts`; returns the mean cosine."""
+    def gradients(self, prompts: Sequence[str], target, keep: bool = False) -> float:
+        """Accumulate d(−cos(mean state, target))/dθ over `prompts`, onto the gradients already there when
+        `keep` (upstream's no-rollback run: G_t = Σ_s≤t g_s); returns the mean cosine."""
         import torch.nn.functional as F
 
         from .directions import batches, last_token_states, rendered
 
-        self.model.zero_grad(set_to_none=True)
+        if not keep:
+            self.model.zero_grad(set_to_none=True)
         cos_sum, n = 0.0, 0
         target = target.to(self.model.device)
         for enc in batches(self.tok, rendered(self.tok, prompts), self.bs):
@@ -164,15 +169,13 @@ class Restorer:
                     p[m] = self.aligned.get(n).to(p.device, p.dtype)[m]
         return changed
 
-    def rollback(self, changed: dict, share: float) -> int:
+    def rollback(self, changed: dict, share: float, of: str = "candidates") -> tuple[int, int]:
         """Revert `share` of this round's restored entries to the fine-tuned values: those where moving
-        back is a descent step of the benign loss (grads already computed), largest |grad| first."""
+        back is a descent step of the benign loss (grads already computed), largest |grad| first.
+        `of`: `candidates` reverts ceil(share × those candidates) (upstream), `restored` int(share × all
+        restored entries) (the paper's wording). Returns (reverted, candidates)."""
         import torch
 
-        total = sum(int(m.sum()) for m, _ in changed.values())
-        k = int(total * share)
-        if k == 0:
-            return 0
         vals, cands = [], {}
         for n, (m, _) in changed.items():
             p = self.params[n]
@@ -183,8 +186,10 @@ class Restorer:
             cands[n] = (c, ft)
             vals.append(p.grad.abs()[c].float().flatten().cpu())
         allv = torch.cat(vals) if vals else torch.empty(0)
-        if allv.numel() == 0:
-            return 0
+        total = sum(int(m.sum()) for m, _ in changed.values())
+        k = math.ceil(allv.numel() * share) if of == "candidates" else int(total * share)
+        if allv.numel() == 0 or k == 0:
+            return 0, allv.numel()
         thr = torch.topk(allv, min(k, allv.numel())).values.min()
         reverted = 0
         with torch.no_grad():
@@ -193,7 +198,7 @@ class Restorer:
                 r = c & (p.grad.abs() >= thr.to(p.device))
                 p[r] = ft[r]
                 reverted += int(r.sum())
-        return reverted
+        return reverted, allv.numel()
 
     def undo(self, changed: dict) -> None:
         import torch
@@ -212,6 +217,7 @@ def direction_restore(aligned_dir: Path, finetuned_dir: Path, out: Path, harmful
                       task: Sequence[tuple[str, str]], *, rate: float = 0.002, rollback_rate: float = 0.2,
                       rounds: int = 20, warmup: int = 5, drop: float = 0.05, layer: int | None = None,
                       batch_size: int = 8, n_utility: int = 64, n_proxy: int = 16, check_every: int = 1,
+                      accumulate_grads: bool = True, rollback_of: str = "candidates",
                       progress: bool = True) -> dict[str, Any]:
     """Recover `finetuned_dir` toward `aligned_dir`; writes the checkpoint to `out`; returns the log.
 
@@ -250,15 +256,16 @@ def direction_restore(aligned_dir: Path, finetuned_dir: Path, out: Path, harmful
         unchecked: list[dict] = []  # each round's changes since the last utility check, oldest first
         for i in tqdm(range(1, rounds + 1), desc="direction-restore" + (" (rollback)" if rollback else ""),
                       disable=not progress, leave=False):
-            cos_before = r.gradients(harmful, d_aligned)
+            cos_before = r.gradients(harmful, d_aligned, keep=accumulate_grads and not rollback and i > 1)
             changed = r.restore(rate)
-            reverted = 0
+            reverted = candidates = 0
             if rollback:
                 r.gradients(benign_prompts, d_benign)
-                reverted = r.rollback(changed, rollback_rate)
+                reverted, candidates = r.rollback(changed, rollback_rate, rollback_of)
             unchecked.append(changed)
             entry = {"round": i, "cos_before": round(cos_before, 5),
-                     "restored": sum(int(m.sum()) for m, _ in changed.values()), "rolled_back": reverted}
+                     "restored": sum(int(m.sum()) for m, _ in changed.values()), "rolled_back": reverted,
+                     "rollback_candidates": candidates}
             log["rounds"].append(entry)
             if i % check_every and i not in (warmup, rounds):
                 continue
@@ -267,7 +274,7 @@ def direction_restore(aligned_dir: Path, finetuned_dir: Path, out: Path, harmful
             if i == warmup and not rollback and utility < floor:
                 entry["note"] = "warm-up cost more than the allowed utility drop: restart with rollback"
                 return False
-            if i > warmup and utility < floor:
+            if (rollback or i > warmup) and utility < floor:  # the rollback run's warm-up round is checked too
                 for rnd in reversed(unchecked):  # the fuse: back to the model of the last good check
                     r.undo(rnd)
                 entry["note"] = f"fuse: utility fell below the floor; rounds {i - len(unchecked) + 1}-{i} are undone"
