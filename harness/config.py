@@ -220,6 +220,7 @@ class RecoverySpec:
     drop: float = 0.05
     layer: int | None = None
     n_recovery: int = 256
+    refused_only: bool = True  # direction-restore, steering: only recovery prompts the aligned model refuses (the paper)
     task: str = "benign-train"
     n_task: int = 256
     batch_size: int = 8

@@ -295,3 +295,22 @@ def test_direction_prompts_longer_than_the_limit_are_cut_on_the_left(models) -> 
     full = tok(text, add_special_tokens=False)["input_ids"]
     assert enc["input_ids"].shape[1] == 32 and enc["input_ids"][0].tolist() == full[-32:]
     assert (tok.padding_side, tok.truncation_side) == sides  # restored as they were
+
+
+def test_recovery_prompts_are_those_the_aligned_model_refuses(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import harness.stages.data as data_mod
+    from harness.errors import HarnessError
+    from harness.stages.recover import harmful_prompts, refused_prompts
+    from harness.types import Generation
+
+    pool = harmful_prompts(256)
+    refuses = set(pool[1::3])  # an aligned model that refuses every third prompt
+    monkeypatch.setattr(data_mod, "answers_of", lambda model, prompts, max_tokens: [
+        Generation("I'm sorry, I can't help with that." if p in refuses else "Sure: step one ...") for p in prompts])
+    used, kept = refused_prompts(tmp_path, 64, refused_only=True)
+    assert used == pool[1::3][:64] and kept == {"filter": "refused by the aligned model", "pool": 256,
+                                               "refused": len(refuses), "used": 64}
+    assert refused_prompts(tmp_path, 64, refused_only=False)[0] == pool[:64]
+    refuses.clear()
+    with pytest.raises(HarnessError, match="refuses none"):
+        refused_prompts(tmp_path, 64, refused_only=True)

@@ -12,7 +12,7 @@
 - `dpo-realign`: DPO (trl) on the recovery prompts with a refusal preferred over the fine-tuned model's
   own greedy answer (on-policy rejected answers), LoRA merged, as the attack stages train.
 Harmful prompts come from the reserved recovery set (256 HarmfulQA questions, disjoint from every
-evaluated suite); benign task rows from `task` (`benign-train`: the organism's benign training pairs;
+evaluated suite; for the direction methods only those the aligned model refuses, as the paper keeps);benign task rows from `task` (`benign-train`: the organism's benign training pairs;
 `nl2bash`/`gsm8k`/`piqa`: one of them; or a JSONL of prompt/response).
 """
 
@@ -32,6 +32,26 @@ from .checkpoints import changed_params, cost_since, load_tokenizer, load_weight
 def harmful_prompts(n: int) -> list[str]:
     from harness.data.splits import recovery_prompts
     return recovery_prompts()[:n]
+
+
+def refused_prompts(aligned: Path, n: int, refused_only: bool) -> tuple[list[str], dict[str, Any]]:
+    """The recovery prompts a direction is taken from, and what was kept. The recovery paper keeps only
+    prompts the aligned model refuses (App. B.2: an unrefused prompt pulls d_aligned toward "answer"):
+    the first `n` of the reserved set that it refuses (greedy, 32 tokens, a GCG refusal marker), fewer
+    when it refuses fewer. `refused_only: false` takes the first `n` as they come."""
+    from judges.refusal import gcg_marker
+
+    from .data import answers_of
+
+    if not refused_only:
+        return harmful_prompts(n), {"filter": None, "used": n}
+    pool = harmful_prompts(256)
+    refused = [p for p, g in zip(pool, answers_of(str(aligned), pool, max_tokens=32)) if gcg_marker(g.text)]
+    if not refused:
+        raise HarnessError(f"recoveries: the aligned model ({aligned}) refuses none of the {len(pool)} recovery "
+                           "prompts, so it has no refusal direction to restore; set `refused_only: false` to use them anyway")
+    return refused[:n], {"filter": "refused by the aligned model", "pool": len(pool), "refused": len(refused),
+                         "used": min(n, len(refused))}
 
 
 def task_rows(task: str, n: int, seed: int) -> list[tuple[str, str]]:
@@ -194,9 +214,13 @@ def recover(spec: RecoverySpec, aligned: Path, finetuned: Path, unaligned: Path 
             progress: bool) -> dict[str, Any]:
     """Run `spec.method`; write the checkpoint to `out`; return the method's log plus the cost."""
     t0 = time.perf_counter()
+    kept: dict[str, Any] | None = None
+    if spec.method in ("direction-restore", "steering"):  # the methods that take the aligned model's direction
+        prompts, kept = refused_prompts(aligned, spec.n_recovery, spec.refused_only)
+        t0 = time.perf_counter()  # the filter's answers are the aligned model's, cached: not the method's cost
     if spec.method == "direction-restore":
         from .restore import direction_restore
-        log = direction_restore(aligned, finetuned, out, harmful_prompts(spec.n_recovery),
+        log = direction_restore(aligned, finetuned, out, prompts,
                                 task_rows(spec.task, spec.n_task, spec.seed), rate=spec.rate,
                                 rollback_rate=spec.rollback_rate, rounds=spec.rounds, warmup=spec.warmup,
                                 drop=spec.drop, layer=spec.layer, batch_size=spec.batch_size,
@@ -209,14 +233,16 @@ def recover(spec: RecoverySpec, aligned: Path, finetuned: Path, unaligned: Path 
     elif spec.method == "antidote":
         log = antidote(aligned, finetuned, out, harmful_prompts(spec.n_recovery), spec.dense_ratio, spec.batch_size)
     elif spec.method == "steering":
-        log = steering(aligned, finetuned, out, harmful_prompts(spec.n_recovery), spec.layer, spec.coef,
+        log = steering(aligned, finetuned, out, prompts, spec.layer, spec.coef,
                        spec.orthogonal, spec.batch_size)
     else:
         log = dpo_realign(finetuned, out, spec, harmful_prompts(spec.n_pairs), progress)
     record = {**cost_since(t0), "params_changed": changed_params(finetuned, out), "log": log}
+    if kept is not None:
+        record["recovery_prompts"] = kept
     # cos(harmful direction, the aligned model's) before and after, for every method: a recovery that
     # starts near 1 has little direction signal to restore (measured after the cost: not part of it)
     from .directions import cosines_to
     record["direction_cosine"] = cosines_to(aligned, {"source": finetuned, "recovered": out}, load_tokenizer(finetuned),
-                                            harmful_prompts(spec.n_recovery), spec.batch_size)
+                                            prompts if kept else harmful_prompts(spec.n_recovery), spec.batch_size)
     return record
