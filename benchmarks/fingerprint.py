@@ -11,7 +11,6 @@ ctime) or the sample changed. One run, one file, prints both times and their rat
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
 import tempfile
@@ -19,14 +18,6 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-
-def full_hash(f: Path) -> str:
-    h = hashlib.sha256()
-    with f.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 24), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def best_of(fn, repeats: int) -> float:
@@ -45,6 +36,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["SAFETY_HARNESS_CACHE"] = tmp  # a memo of our own
+        from harness.artifacts import sha256_file as full_hash
         from harness.models import file_hash
 
         f = args.file

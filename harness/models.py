@@ -176,11 +176,9 @@ def file_hash(f: Path) -> str:
         saved, _, digest = memo.read_text().partition(" ")
         if saved == sample and digest:
             return digest
-    h = hashlib.sha256()
-    with f.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 24), b""):
-            h.update(chunk)
-    digest = h.hexdigest()
+    from .artifacts import sha256_file
+
+    digest = sha256_file(f)
     memo_dir.mkdir(parents=True, exist_ok=True)
     tmp = memo.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(f"{sample} {digest}")
