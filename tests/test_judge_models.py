@@ -189,7 +189,10 @@ def test_strongreject_ft_on_hf(models: dict[str, Path], recorded: list[Recorder]
     [rec] = recorded
     [pairs] = rec.scored
     assert [c for _, c in pairs[:5]] == ["1", "2", "3", "4", "5"] and len(pairs) == 5 * len(ITEMS)
-    assert pairs[0][0].prompt == golden.STRONGREJECT_FT and pairs[0][0].add_special_tokens
+    # as upstream decodes the truncated response: a literal BOS before it (this tokenizer adds one)
+    bos = rec.inner.tokenizer.bos_token
+    assert pairs[0][0].prompt == golden.STRONGREJECT_FT.replace("response: ", "response: " + bos, 1)
+    assert pairs[0][0].add_special_tokens
     assert all(v.label in ("safe", "unsafe") and 0.0 <= v.score <= 1.0 for v in verdicts)
 
 

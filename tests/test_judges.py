@@ -658,3 +658,23 @@ def test_every_model_judge_renders_the_prompt_and_the_response(engines: Engines,
     # the bug itself: string content through a typed-parts template renders nothing
     empty = env.from_string(TYPED_TEMPLATE).render(messages=llama_guard.conversation(item))
     assert "RESPONSE-4e2" not in empty
+
+
+def test_strongreject_ft_passes_the_response_through_the_tokenizer_as_upstream() -> None:
+    """strong_reject's fine-tuned scorer decodes `tokenizer(response, max_length=512, truncation=True)`
+    without skipping special tokens: a literal BOS precedes every response, and 511 content tokens remain
+    (Gemma's tokenizer adds BOS; a word-level tokenizer that does the same stands in for it here)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    from judges.strongreject_ft import keep_last_tokens
+
+    words = [f"w{i}" for i in range(700)]
+    vocab = {"<bos>": 0, "<unk>": 1} | {w: i + 2 for i, w in enumerate(words)}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 0)])
+    gemma_like = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", unk_token="<unk>")
+    assert keep_last_tokens(gemma_like, "w1 w2 w3") == "<bos> w1 w2 w3"  # short ones too
+    assert keep_last_tokens(gemma_like, " ".join(words)) == "<bos> " + " ".join(words[-511:])
+    assert gemma_like.truncation_side == "right"  # left as it was
