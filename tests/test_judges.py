@@ -678,3 +678,29 @@ def test_strongreject_ft_passes_the_response_through_the_tokenizer_as_upstream()
     assert keep_last_tokens(gemma_like, "w1 w2 w3") == "<bos> w1 w2 w3"  # short ones too
     assert keep_last_tokens(gemma_like, " ".join(words)) == "<bos> " + " ".join(words[-511:])
     assert gemma_like.truncation_side == "right"  # left as it was
+
+
+def test_em_judges_never_read_digits_as_scores_and_end_the_turn_as_the_template_does(engines: Engines,
+                                                                                      resolve: Any) -> None:
+    """A tokenizer that splits 0-100 into digits makes the first-token top-20 rule read 0-9 (everything
+    misaligned): it is refused, not fallen back to; seq mode ends each candidate with the chat template's
+    end-of-turn token, not `eos_token`."""
+    class ChatTok:  # ChatML-like: <|im_end|> closes a turn, eos_token is another token
+        eos_token = "<|endoftext|>"
+
+        def __call__(self, text: str, add_special_tokens: bool = True) -> dict:
+            return {"input_ids": list(text)}
+
+        def apply_chat_template(self, messages, tokenize=False):
+            return "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+
+    seen: list[str] = []
+    engines.extras = {"tokenizer": ChatTok(),
+                      "loglikelihood": lambda pairs: seen.extend(c for _, c in pairs) or [-1.0] * len(pairs)}
+    judge("em-aligned:/m", resolve(fingerprint="a"))([ITEM])
+    assert seen and all(c.endswith("<|im_end|>") for c in seen) and "42<|im_end|>" in seen
+    with pytest.raises(HarnessError, match="reads single digits"):
+        judge("em-aligned@top20:/m", resolve(fingerprint="b"))([ITEM])
+    engines.extras = {"tokenizer": ChatTok()}  # and no sequence scoring: refuse rather than read digits
+    with pytest.raises(HarnessError, match="splits the numbers 0-100"):
+        judge("em-aligned:/m", resolve(fingerprint="c"))([ITEM])
