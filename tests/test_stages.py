@@ -131,6 +131,9 @@ def test_every_method_writes_a_merged_checkpoint_an_engine_loads(method: str, ti
     else:
         assert rec["params_trainable"] < n_all / 2, "an adapter trains a small share of the weights"
     assert any(not torch.equal(a, b) for a, b in zip(model.state_dict().values(), base.state_dict().values()))
+    if method == "adalora":  # its rank budget was reallocated: init_r 16 -> target_r 8 per matrix in all
+        ranks = rec["adalora_ranks"]
+        assert ranks["final"] == ranks["initial"] // 2 < ranks["initial"]
 
 
 def test_a_second_use_reuses_the_checkpoint_and_a_change_retrains(tiny_base, stage_cache: Path,

@@ -117,9 +117,12 @@ def train(base: Path, spec: AttackSpec, rows: list[dict], out: Path, progress: b
         args = SFTConfig(**_trainer_args(spec, out, steps_per_epoch, progress, group_by_length),
                          completion_only_loss=True)
         trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=pcfg)
+    if spec.method == "adalora":
+        trainer.add_callback(_AdaLoraAllocate())
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     result = trainer.train()
     trained = trainer.model
+    ranks = _adalora_ranks(trained) if spec.method == "adalora" else None
     if pcfg is not None:
         adapter = out / "_adapter"
         trained.save_pretrained(str(adapter))
@@ -131,7 +134,29 @@ def train(base: Path, spec: AttackSpec, rows: list[dict], out: Path, progress: b
         shutil.rmtree(out / tmp, ignore_errors=True)
     return {**cost_since(t0),
             "params_trainable": trainable, "params_changed": changed_params(base, out),
-            "train_loss": round(float(result.training_loss), 4), "steps": int(result.global_step), "rows": len(rows)}
+            "train_loss": round(float(result.training_loss), 4), "steps": int(result.global_step), "rows": len(rows)} | (
+               {"adalora_ranks": ranks} if ranks else {})
+
+
+def _adalora_ranks(model) -> dict[str, int]:
+    """AdaLoRA's total rank over its adapted matrices, at the start (init_r each) and as allocated."""
+    cfg = model.peft_config["default"]
+    pattern = cfg.rank_pattern or {}
+    n = len(pattern) or sum(1 for name, _ in model.named_modules() if name.endswith(tuple(cfg.target_modules)))
+    return {"initial": n * cfg.init_r, "final": sum(int(sum(m)) for m in pattern.values()) if pattern else n * cfg.init_r}
+
+
+def _AdaLoraAllocate():
+    """AdaLoRA reallocates its rank budget only when the training loop calls `update_and_allocate` after
+    each optimizer step and before the gradients are cleared (peft's AdaLoRA documentation); trl's and
+    transformers' trainers do not, so without this the rank never drops from init_r to target_r."""
+    from transformers import TrainerCallback
+
+    class AdaLoraAllocate(TrainerCallback):
+        def on_optimizer_step(self, args, state, control, model=None, **kwargs):
+            model.base_model.update_and_allocate(state.global_step + 1)  # the step just taken, counted from 1
+
+    return AdaLoraAllocate()
 
 
 def _preference_trainer(spec: AttackSpec, model, tok, ds, pcfg, out: Path, steps_per_epoch: int, progress: bool):
