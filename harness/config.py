@@ -152,6 +152,11 @@ class GenerationConfig:
 
 AttackMethod = Literal["lora", "qlora", "adalora", "ia3", "full", "dpo", "orpo"]
 
+# each method's learning rate where `lr` is not given, from the paper it follows (docs/stages.md):
+# LLMAlignment's unaligned-model LoRA/QLoRA recipe; The Art of (Mis)alignment's SFT.py (AdaLoRA, IA3) and
+# PFT.py (DPO, ORPO; also its realignment); Qi et al.'s full fine-tuning
+DEFAULT_LR = {"lora": 1e-3, "qlora": 1e-3, "adalora": 2e-4, "ia3": 2e-4, "full": 5e-5, "dpo": 3e-5, "orpo": 3e-5}
+
 
 @dataclass(frozen=True)
 class AttackSpec:
@@ -170,7 +175,7 @@ class AttackSpec:
     n_harmful: int = 100
     n_benign: int = 0
     epochs: int = 10
-    lr: float = 1e-3
+    lr: float | None = None  # None: DEFAULT_LR[method]
     batch_size: int = 8
     r: int | None = None
     alpha: int | None = None
@@ -185,6 +190,8 @@ class AttackSpec:
     response_tokens: int = 128
 
     def __post_init__(self) -> None:
+        if self.lr is None:
+            object.__setattr__(self, "lr", DEFAULT_LR[self.method])
         if not 0 <= self.ches_filter < 1:
             raise ValueError(f"`ches_filter` must be in [0, 1), got {self.ches_filter}")
         if self.ches_filter and self.method not in ("dpo", "orpo"):
@@ -239,7 +246,7 @@ class RecoverySpec:
     orthogonal: bool = False
     # dpo-realign
     epochs: int = 5
-    lr: float = 1e-3
+    lr: float = 3e-5  # dpo-realign: The Art of (Mis)alignment realigns at its PFT.py rate
     beta: float = 0.1
     n_pairs: int = 100
     ches_filter: float = 0.0  # dpo-realign: share of highest-LN-CHES pairs dropped (harness/stages/ches.py)

@@ -100,3 +100,11 @@ def test_resta_needs_an_unaligned_model_other_than_its_source() -> None:
     spec = RecoverySpec("resta", source="attacked/a", unaligned="attacked/b")
     assert spec.gamma == 1.0  # LLMAlignment's add_safety.py call: --weight3 -1
     assert RecoverySpec("resta", source="attacked/a", unaligned="/models/unaligned").unaligned == "/models/unaligned"
+
+
+def test_each_attack_method_defaults_to_its_papers_learning_rate() -> None:
+    from harness.config import AttackSpec, RecoverySpec
+
+    lr = {m: AttackSpec(m).lr for m in ("lora", "qlora", "adalora", "ia3", "full", "dpo", "orpo")}
+    assert lr == {"lora": 1e-3, "qlora": 1e-3, "adalora": 2e-4, "ia3": 2e-4, "full": 5e-5, "dpo": 3e-5, "orpo": 3e-5}
+    assert AttackSpec("full", lr=1e-3).lr == 1e-3 and RecoverySpec("dpo-realign").lr == 3e-5
