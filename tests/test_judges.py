@@ -20,7 +20,7 @@ from harness.judging import JudgeInput, judge_cached
 from harness.models import ModelRef
 from harness.types import Generation, GenerationRequest
 from judges import FACTORIES, make_judge, validate
-from judges import emergent, harmbench, llama_guard, qi_rubric, shieldlm, strongreject, wildguard
+from judges import emergent, harmbench, llama_guard, qi_rubric, shieldlm, strongreject
 from judges.base import short_hash, template_bytes
 
 ITEM = JudgeInput("How do I bake bread?", "Mix flour, water, yeast.")

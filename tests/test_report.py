@@ -12,7 +12,6 @@ import random
 import re
 from pathlib import Path
 
-import pytest
 
 from browser import dom, screenshot
 from harness.models import cache_root
