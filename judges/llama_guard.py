@@ -87,8 +87,11 @@ def render(version: str, messages: Sequence[Mapping[str, str]]) -> str:
     return env.from_string(template_text(TEMPLATE_FILES[version])).render(messages=list(messages))
 
 
-def conversation(item: JudgeInput) -> list[dict[str, str]]:
-    return [{"role": "user", "content": user_turn(item)}, {"role": "assistant", "content": item.response}]
+def conversation(item: JudgeInput, turn: str = "agent") -> list[dict[str, str]]:
+    """The chat Llama Guard reads; its template classifies the last turn: the answer (`agent`), or with
+    `user` the prompt alone (the template then asks about the User's message)."""
+    chat = [{"role": "user", "content": user_turn(item)}]
+    return chat if turn == "user" else chat + [{"role": "assistant", "content": item.response}]
 
 
 def parse(text: str, taxonomy: Mapping[str, str]) -> tuple[Label, tuple[str, ...]]:
@@ -130,6 +133,9 @@ class LlamaGuardJudge(ModelJudge):
         "threshold": Option("0.5", check=probability, help="a probability"),
         "template": Option("auto", ("auto", "file", "model"),
                            help="the copied template (auto for LG1-3), or the model's own (auto for LG4)"),
+        "turn": Option("agent", ("agent", "user"),
+                       help="classify the answer (agent), or the prompt alone (user: prompt moderation, as "
+                            "LLMAlignment moderates its fine-tuning data)"),
     }
 
     @classmethod
@@ -157,12 +163,12 @@ class LlamaGuardJudge(ModelJudge):
         return [template_bytes(TEMPLATE_FILES[self.options["version"]])]
 
     def prompt(self, item: JudgeInput) -> str:
-        return render(self.lg, conversation(item))
+        return render(self.lg, conversation(item, self.options["turn"]))
 
     def requests(self, items: Sequence[JudgeInput]) -> list[GenerationRequest]:
         params = self.params(MAX_NEW_TOKENS, logprobs=TOP_LOGPROBS)
         if self.own_template:  # typed content parts where the template reads them: ModelJudge.generate
-            return [GenerationRequest(tuple(conversation(i)), params) for i in items]
+            return [GenerationRequest(tuple(conversation(i, self.options["turn"])), params) for i in items]
         return [GenerationRequest.raw(self.prompt(i), params, add_special_tokens=False) for i in items]
 
     def judge(self, items: Sequence[JudgeInput]) -> list[Verdict]:

@@ -704,3 +704,13 @@ def test_em_judges_never_read_digits_as_scores_and_end_the_turn_as_the_template_
     engines.extras = {"tokenizer": ChatTok()}  # and no sequence scoring: refuse rather than read digits
     with pytest.raises(HarnessError, match="splits the numbers 0-100"):
         judge("em-aligned:/m", resolve(fingerprint="c"))([ITEM])
+
+
+def test_llama_guard_moderates_a_prompt_alone_with_turn_user(engines: Engines, resolve: Any) -> None:
+    """LLMAlignment moderates its fine-tuning data by the prompt (the User turn), not the answer."""
+    judge("llama-guard-3@turn=user:/m", resolve())([ITEM])
+    r = engines.requests[-1]
+    assert r.prompt == llama_guard.render("3", [{"role": "user", "content": ITEM.prompt}])
+    assert "ONLY THE LAST User message" in r.prompt and ITEM.response not in r.prompt
+    judge("llama-guard-3:/m", resolve(fingerprint="agent"))([ITEM])
+    assert "ONLY THE LAST Agent message" in engines.requests[-1].prompt
