@@ -196,3 +196,111 @@ def test_without_bubblewrap_code_suites_skip_with_an_instruction(monkeypatch: py
     finally:
         monkeypatch.undo()
         sandbox.unavailable.cache_clear()
+
+
+# --- the hostile-program battery -------------------------------------------------------------------
+# Each program tries one escape and then asserts that it worked; contained, it fails (an exception, a
+# limit, a kill) and is scored as a failure. `{secret}` and `{victim}` live in a canary directory
+# outside the jail, `{canary}` is that directory.
+HOSTILE = {
+    # reading what is not the jail's
+    "read a file outside": "print(open({secret!r}).read())",
+    "read /etc/shadow": "print(open('/etc/shadow').read())",
+    "read /etc/passwd": "print(open('/etc/passwd').read())",
+    "list /root": "print(os.listdir('/root'))",
+    "list /home": "print(os.listdir('/home'))",
+    "read the harness cache": "print(open('/root/.cache/safety-harness/cache.sqlite', 'rb').read(64))",
+    "the parent's environment": "e = open(f'/proc/{{os.getppid()}}/environ').read(); print(e); assert 'CANARY' in e",
+    "every process's environment": "assert any('CANARY' in open(f'/proc/{{p}}/environ', errors='replace').read() "
+                                   "for p in os.listdir('/proc') if p.isdigit())",
+    "mounts show the host": "m = open('/proc/self/mountinfo').read(); print(m); assert {canary!r} in m",
+    "symlink to a host file": "os.symlink({secret!r}, '/tmp/s'); print(open('/tmp/s').read())",
+    # writing, deleting, changing outside
+    "write outside": "open({canary!r} + '/x', 'w').write('pwned')",
+    "pathlib write": "import pathlib; pathlib.Path({canary!r}, 'x').write_text('pwned')",
+    "os.open O_CREAT": "os.write(os.open({canary!r} + '/x', os.O_WRONLY | os.O_CREAT), b'pwned')",
+    "write through dir_fd": "d = os.open({canary!r}, os.O_RDONLY | os.O_DIRECTORY); "
+                            "os.write(os.open('x', os.O_WRONLY | os.O_CREAT, dir_fd=d), b'pwned')",
+    "delete": "os.remove({victim!r})",
+    "delete through dir_fd": "d = os.open({canary!r}, os.O_RDONLY | os.O_DIRECTORY); os.unlink('victim', dir_fd=d)",
+    "rename": "os.rename({victim!r}, {canary!r} + '/moved')",
+    "rmtree": "import shutil; shutil.rmtree({canary!r})",
+    "chmod": "os.chmod({victim!r}, 0o777)",
+    "utime": "os.utime({victim!r}, (0, 0))",
+    "truncate": "os.truncate({victim!r}, 0)",
+    "hard link": "os.link({victim!r}, '/tmp/hard'); open('/tmp/hard', 'w').write('pwned')",
+    "sqlite3 outside": "import sqlite3; c = sqlite3.connect({canary!r} + '/db'); c.execute('create table t (x)'); c.commit()",
+    "mkfifo outside": "os.mkfifo({canary!r} + '/fifo')",
+    "setxattr": "os.setxattr({victim!r}, 'user.pwned', b'1')",
+    # processes and the old audit hook
+    "hook off, then os.system": HOOK_OFF + "assert os.system('echo pwned > ' + {canary!r} + '/x') == 0",
+    "subprocess": "import subprocess; subprocess.run(['sh', '-c', 'cat ' + {secret!r}], check=True)",
+    "ctypes system": "import ctypes; assert ctypes.CDLL(None).system(('cat ' + {secret!r}).encode()) == 0",
+    "ctypes via importlib": "import importlib; c = importlib.import_module('ctypes'); "
+                            "assert c.CDLL(None).system(('rm ' + {victim!r}).encode()) == 0",
+    "posix_spawn": "pid = os.posix_spawn('/bin/sh', ['sh', '-c', 'rm ' + {victim!r}], {{}}); "
+                   "assert os.waitpid(pid, 0)[1] == 0",
+    "exec a shell": "os.execv('/bin/sh', ['sh', '-c', 'cat ' + {secret!r}])",
+    "kill the parent": "import signal, time; os.kill(os.getppid(), signal.SIGKILL); time.sleep(0.5); raise SystemExit(0)",
+    "kill everything": "import signal; os.kill(-1, signal.SIGKILL)",
+    "fork bomb": "while True:\n    os.fork()",
+    "thread bomb": "import threading, time\nfor _ in range(100000):\n    threading.Thread(target=time.sleep, args=(30,)).start()",
+    "setsid survivor": "import time\nif os.fork() == 0:\n    os.setsid(); time.sleep(2); open({canary!r} + '/late', 'w')\n"
+                       "raise SystemExit(0)",
+    # the network
+    "tcp to the internet": "import socket; socket.create_connection(('1.1.1.1', 53), timeout=2)",
+    "tcp to the host's loopback": "import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2)",
+    "udp out": "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b'x', ('8.8.8.8', 53))",
+    "http": "import urllib.request; urllib.request.urlopen('http://example.com', timeout=2)",
+    "unix socket of the host": "import socket; s = socket.socket(socket.AF_UNIX); s.connect('/run/systemd/private')",
+    # resources
+    "memory bomb": "x = bytearray(10 << 30)",
+    "busy loop": "while True:\n    pass",
+    "sleep for ever": "import time; time.sleep(10 ** 6)",
+    "huge stdout": "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)",
+    "huge stderr": "import sys\nwhile True:\n    sys.stderr.write('y' * 65536)",
+    "fill /tmp": "f = open('/tmp/fill', 'wb')\nfor _ in range(1000):\n    f.write(b'z' * (1 << 20))\nf.flush()",
+    "raise the limits": "import resource; resource.setrlimit(resource.RLIMIT_CPU, (10 ** 6, 10 ** 6))",
+    # pretending to have passed
+    "sys.exit(0) first": "import sys; sys.exit(0)",
+    "os._exit(0) first": "os._exit(0)",
+    "raise SystemExit": "raise SystemExit",
+    "exit in a finally": "try:\n    raise ValueError\nfinally:\n    os._exit(0)",
+}
+
+
+@jailed
+def test_every_hostile_program_is_contained_limited_and_scored_a_failure(tmp_path: Path) -> None:
+    import socket
+
+    from harness.sandbox import run_many
+
+    canary = tmp_path / "canary"
+    canary.mkdir()
+    (canary / "secret.txt").write_text("CANARY-51f0 secret")
+    (canary / "victim").write_text("data")
+    before = {p.name: (p.read_bytes(), p.stat().st_mode, p.stat().st_mtime_ns) for p in canary.iterdir()}
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    names = list(HOSTILE)
+    programs = ["import os\n" + HOSTILE[n].format(secret=str(canary / "secret.txt"), victim=str(canary / "victim"),
+                                                   canary=str(canary), port=port) for n in names]
+    assert len(programs) >= 40
+    started = time.perf_counter()
+    outcomes = run_many(programs, Limits(timeout_s=4, cpu_s=3, memory_mb=512), workers=4)
+    listener.close()
+    time.sleep(2.5)  # a survivor would write its file by now
+    after = {p.name: (p.read_bytes(), p.stat().st_mode, p.stat().st_mtime_ns) for p in canary.iterdir()}
+    assert after == before, "something changed outside the jail"
+    for name, outcome in zip(names, outcomes):
+        assert outcome.status in ("failed", "timeout"), f"{name}: {outcome}"
+        assert "CANARY" not in outcome.output and "root:" not in outcome.output, f"{name} read outside: {outcome}"
+        assert outcome.seconds < 15 and len(outcome.output) <= 2000, name
+    assert time.perf_counter() - started < 120
+    # and through the HumanEval scorer: every one is a wrong answer, its raw output holds nothing read outside
+    items = [JudgeInput(HE_PROMPT, f"```python\ndef add(a, b):\n    return a + b\n{p}\n```", reference=HE_REF)
+             for p in programs[:12]]
+    for name, v in zip(names, HumanEvalScorer()(items)):
+        assert v.correct is False and "CANARY" not in v.raw, name
