@@ -111,33 +111,16 @@ def antidote(aligned: Path, finetuned: Path, out: Path, prompts: Sequence[str], 
     import torch
     from transformers import AutoModelForCausalLM
 
-    from .directions import batches, rendered
-
     model = AutoModelForCausalLM.from_pretrained(str(finetuned), dtype=torch.float32).eval()
-    tok = load_tokenizer(finetuned)
-    sq: dict[str, Any] = {}
-    count: dict[str, int] = {}
-    hooks = []
-    for name, mod in model.named_modules():
-        if isinstance(mod, torch.nn.Linear) and ".layers." in name:
-            def hook(m, inp, _out, name=name):
-                x = inp[0].detach().float().reshape(-1, inp[0].shape[-1])
-                sq[name] = sq.get(name, 0) + (x * x).sum(0)
-                count[name] = count.get(name, 0) + x.shape[0]
-            hooks.append(mod.register_forward_hook(hook))
-    with torch.no_grad():
-        for enc in batches(tok, rendered(tok, prompts), batch_size):
-            model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
-    for h in hooks:
-        h.remove()
+    norms = input_norms(model, load_tokenizer(finetuned), prompts, batch_size)
     a, f = load_weights(aligned), load_weights(finetuned)
     new, pruned = dict(f), 0
     for k in _linear_names(f):
         mod = k[: -len(".weight")]
-        if mod not in sq or k not in a:
+        if mod not in norms or k not in a:
             continue
         delta = f[k].float() - a[k].float()
-        score = delta.abs() * torch.sqrt(sq[mod] / count[mod])[None, :]
+        score = delta.abs() * torch.sqrt(norms[mod])[None, :]
         n = int(delta.shape[1] * dense_ratio)
         if n == 0:
             continue
@@ -147,6 +130,32 @@ def antidote(aligned: Path, finetuned: Path, out: Path, prompts: Sequence[str], 
         pruned += int(mask.sum())
     _save(new, finetuned, out)
     return {"dense_ratio": dense_ratio, "entries_reset": pruned}
+
+
+def input_norms(model, tok, prompts: Sequence[str], batch_size: int) -> dict[str, Any]:
+    """E‖x‖² per input feature of every decoder Linear over the prompts' tokens (Wanda's statistic)."""
+    import torch
+
+    from .directions import batches, rendered
+
+    sq: dict[str, Any] = {}
+    count: dict[str, int] = {}
+    hooks = []
+    real = {}  # the batch's non-padding positions: padding is no input the model sees (upstream: batch 1)
+    for name, mod in model.named_modules():
+        if isinstance(mod, torch.nn.Linear) and ".layers." in name:
+            def hook(m, inp, _out, name=name):
+                x = inp[0].detach().float()[real["mask"]]
+                sq[name] = sq.get(name, 0) + (x * x).sum(0)
+                count[name] = count.get(name, 0) + x.shape[0]
+            hooks.append(mod.register_forward_hook(hook))
+    with torch.no_grad():
+        for enc in batches(tok, rendered(tok, prompts), batch_size):
+            real["mask"] = enc["attention_mask"].bool()
+            model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
+    for h in hooks:
+        h.remove()
+    return {name: sq[name] / count[name] for name in sq}
 
 
 def dpo_realign(finetuned: Path, out: Path, spec: RecoverySpec, prompts: Sequence[str], progress: bool) -> dict:
