@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .artifacts import ensure_built, verify
+from .artifacts import cache_root, ensure_built, file_hash, verify
 from .errors import HarnessError
 
 CONVERTER_VERSION = "gguf-1"  # bump to convert every cached GGUF again
@@ -55,15 +55,11 @@ def _reader(path: Path):
 
 def key(path: Path) -> str:
     """The cache key of a GGUF file: its content hash and the converter's version."""
-    from .models import file_hash
-
     return hashlib.sha256(f"{CONVERTER_VERSION}|{file_hash(path)}".encode()).hexdigest()[:24]
 
 
 def converted_dir(path: Path) -> Path:
     """Where the conversion of `path` lives (whether or not it is done)."""
-    from .models import cache_root
-
     return cache_root() / "gguf" / key(path)
 
 
@@ -86,8 +82,6 @@ def _convert(path: Path, arch: str, out: Path) -> None:
     import torch
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from .models import file_hash
 
     t0 = time.perf_counter()
     try:
