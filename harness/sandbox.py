@@ -11,7 +11,7 @@ on PyPI jails untrusted code without a container runtime. What the program gets:
   started as nobody), so root-only files stay closed and the per-user process limit applies;
 - a read-only `/usr` and the interpreter's own installation, a fresh `/proc` and `/dev`, and a private
   tmpfs at `/tmp` (its working directory, 64 MiB): no home, no harness cache, no `/etc`;
-- an empty environment, and CPU-seconds, address-space, file-size and process-count limits that it
+- four fixed environment variables (HOME, TMPDIR, LANG, PYTHONHASHSEED), and CPU-seconds, address-space, file-size and process-count limits that it
   cannot raise (set before the program runs, by an unprivileged user);
 - a wall-clock limit (the parent kills the jail) and at most 64 KiB of output, stdout and stderr
   together (more fails the program and stops it).
@@ -172,7 +172,7 @@ def run_python(program: str, limits: Limits = Limits(), jail: bool = True) -> Ou
     nproc = limits.processes if jail else -1  # outside a jail the count would include the user's other processes
     inner = [str(exe), "-I", "-S", "-B", "-c", BOOTSTRAP, str(limits.cpu_s), str(limits.memory_mb << 20),
              str(limits.file_mb << 20), "0", str(nproc)]
-    scratch = tempfile.mkdtemp(prefix="safety-sandbox-")
+    scratch = None if jail else tempfile.mkdtemp(prefix="safety-sandbox-")  # the jail has its own /tmp
     kwargs: dict[str, Any] = {"user": NOBODY, "group": NOBODY, "extra_groups": []} if as_nobody else {}
     try:
         argv = _jail(exe, limits) + inner if jail else inner
@@ -185,7 +185,8 @@ def run_python(program: str, limits: Limits = Limits(), jail: bool = True) -> Ou
         token = secrets.token_hex(16)
         return _collect(proc, token, program, limits, started, jail)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _collect(proc: subprocess.Popen, token: str, program: str, limits: Limits, started: float,

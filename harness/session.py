@@ -36,6 +36,12 @@ COMPARISON = "safety_comparison"
 REQUIRED = "safety_required"
 
 
+def stage_names(cfg: Config) -> list[str]:
+    """The run's stages in order: the model, the base model when given, each attack, each recovery."""
+    return (["original"] + (["base"] if cfg.base_model else []) + [ATTACKED + a for a in cfg.attacks]
+            + [RECOVERED + r for r in cfg.recoveries])
+
+
 def check_before_run(cfg: Config, suites: list[str], base_url: str | None, where: str) -> None:
     """What the run will need, checked before any model loads (a usage error, exit 4): every gate names
     a metric that exists and matches a suite and a stage; every judge (safety.yaml's too) and its variant
@@ -45,8 +51,7 @@ def check_before_run(cfg: Config, suites: list[str], base_url: str | None, where
     from .gates import UNPARSED
     from .records import METRICS
 
-    stages = (["original"] + (["base"] if cfg.base_model else []) + [ATTACKED + a for a in cfg.attacks]
-              + [RECOVERED + r for r in cfg.recoveries])
+    stages = stage_names(cfg)
     metrics = sorted(METRICS) + [UNPARSED]
     for i, g in enumerate(cfg.gates):
         if g.metric not in metrics:
@@ -80,9 +85,7 @@ class SafetySession:
         self.judge_names: list[str] = list(self.cfg.judges)
         self.reports_dir: Path = config.getoption("reports_dir") or Path(config.rootpath) / "reports"
         # `base`: the aligned model --model was fine-tuned from, measured beside it (utility ratios)
-        self.stages = (["original"] + (["base"] if self.cfg.base_model else [])
-                       + [ATTACKED + name for name in self.cfg.attacks]
-                       + [RECOVERED + name for name in self.cfg.recoveries])
+        self.stages = stage_names(self.cfg)
         self.comparisons: list[dict[str, Any]] = []
         self.required: list[dict[str, Any]] = []  # required suites that could not be measured
         self._runner: Runner | None = None

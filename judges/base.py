@@ -20,8 +20,9 @@ Contracts of a `ModelJudge`:
 
 from __future__ import annotations
 
-import hashlib
 import dataclasses
+import functools
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -281,12 +282,10 @@ class ModelJudge:
         typed = "|parts:typed" if self.typed_parts else ""  # verdicts judged on empty turns are not reused
         return f"{self.name}|tpl:{self.version}|rev:{self.REVISION}|model:{self.model.fingerprint}{typed}"
 
-    @property
+    @functools.cached_property
     def typed_parts(self) -> bool:
         """Whether the judge model's own chat template reads content as typed parts (reads_typed_parts)."""
-        if not hasattr(self, "_typed_parts"):
-            self._typed_parts = reads_typed_parts(chat_template_text(self.model))
-        return self._typed_parts
+        return reads_typed_parts(chat_template_text(self.model))
 
     def backend(self) -> Backend:
         if self._engine is None:

@@ -117,11 +117,17 @@ class EmergentJudge(ModelJudge):
         return fill(template_text(f"em_{self.question}.txt"), question=user_turn(item), answer=item.response)
 
     def mode(self) -> str:
-        if self.options["mode"] != "auto":
-            return self.options["mode"]
+        """top20 or seq. Top-20 on a tokenizer that splits the numbers 0-100 would read single digits, so
+        there it is refused whether asked for or chosen by auto; a served model (no tokenizer) is read top20."""
         engine = self.backend()
         tok = getattr(engine, "tokenizer", None)
-        if tok is None or numbers_are_single_tokens(tok):
+        single = tok is None or numbers_are_single_tokens(tok)
+        if self.options["mode"] == "top20" and not single:
+            raise HarnessError(f"--judge {self.name}: mode=top20 on a tokenizer that splits the numbers 0-100 "
+                               "reads single digits (scores 0-9); use mode=seq (or auto)")
+        if self.options["mode"] != "auto":
+            return self.options["mode"]
+        if single:
             return "top20"
         if getattr(engine, "loglikelihood", None) is None:  # top-20 on split numbers reads digits 0-9: refuse
             raise HarnessError(f"--judge {self.name}: this judge's tokenizer splits the numbers 0-100 into several "
@@ -131,12 +137,7 @@ class EmergentJudge(ModelJudge):
         return "seq"
 
     def judge(self, items: Sequence[JudgeInput]) -> list[Verdict]:
-        mode = self.mode()
-        tok = getattr(self.backend(), "tokenizer", None)
-        if mode == "top20" and tok is not None and not numbers_are_single_tokens(tok):
-            raise HarnessError(f"--judge {self.name}: mode=top20 on a tokenizer that splits the numbers 0-100 "
-                               "reads single digits (scores 0-9); use mode=seq (or auto)")
-        return self.judge_top20(items) if mode == "top20" else self.judge_seq(items)
+        return self.judge_top20(items) if self.mode() == "top20" else self.judge_seq(items)
 
     def judge_top20(self, items: Sequence[JudgeInput]) -> list[Verdict]:
         params = self.params(1, logprobs=TOP_LOGPROBS)

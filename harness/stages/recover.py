@@ -12,7 +12,8 @@
 - `dpo-realign`: DPO (trl) on the recovery prompts with a refusal preferred over the fine-tuned model's
   own greedy answer (on-policy rejected answers), LoRA merged, as the attack stages train.
 Harmful prompts come from the reserved recovery set (256 HarmfulQA questions, disjoint from every
-evaluated suite; for the direction methods only those the aligned model refuses, as the paper keeps);benign task rows from `task` (`benign-train`: the organism's benign training pairs;
+evaluated suite; for the direction methods only those the aligned model refuses, as the paper keeps);
+benign task rows from `task` (`benign-train`: the organism's benign training pairs;
 `nl2bash`/`gsm8k`/`piqa`: one of them; or a JSONL of prompt/response).
 """
 
