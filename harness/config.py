@@ -239,8 +239,11 @@ class RecoverySpec:
     unaligned: str | None = None
     gamma: float = 1.0
     dare: float = 0.0
-    # antidote
+    # antidote (Huang et al. 2025): dense_ratio 0.1 and 2,000 calibration pairs upstream
     dense_ratio: float = 0.1
+    prune: Literal["auto", "adapter", "delta"] = "auto"  # auto: the LoRA adapter's A and B if the attack kept one
+    calibration: str = "responses"  # responses | prompts | a JSONL of prompt/response rows (harness/stages/recover.py)
+    n_calibration: int = 256  # the reserved recovery set holds 256; a JSONL can hold upstream's 2,000
     # steering
     coef: float = 1.0
     orthogonal: bool = False
@@ -258,6 +261,10 @@ class RecoverySpec:
                 raise ValueError(f"`{name}` must be in [0, 1), got {getattr(self, name)}")
         if self.check_every < 1:
             raise ValueError(f"`check_every` must be a positive integer, got {self.check_every}")
+        if self.n_calibration < 1:
+            raise ValueError(f"`n_calibration` must be a positive integer, got {self.n_calibration}")
+        if self.calibration not in ("responses", "prompts") and not self.calibration.endswith(".jsonl"):
+            raise ValueError(f"`calibration` must be `responses`, `prompts` or a .jsonl file, got {self.calibration!r}")
         if self.source != "original" and not self.source.startswith("attacked/"):
             raise ValueError(f"`source` must be `original` or `attacked/<name>`, got {self.source!r}")
         if self.method == "resta" and not self.unaligned:

@@ -31,6 +31,7 @@ from .checkpoints import changed_params, cost_since, load_tokenizer
 
 PROJ = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 PREFERENCE = ("dpo", "orpo")
+ADAPTER = "adapter"  # the subdirectory of a checkpoint that keeps its unmerged peft adapter
 
 
 class StageUnavailable(HarnessError):
@@ -89,7 +90,8 @@ def _trainer_args(spec: AttackSpec, out: Path, steps_per_epoch: int, progress: b
 
 def train(base: Path, spec: AttackSpec, rows: list[dict], out: Path, progress: bool = True,
           group_by_length: bool = False) -> dict[str, Any]:
-    """Fine-tune `base` on `rows` as `spec` says; write the merged checkpoint to `out`. Returns the cost.
+    """Fine-tune `base` on `rows` as `spec` says; write the merged checkpoint to `out`, and an adapter
+    method's peft adapter under `out/adapter` (Antidote prunes its LoRA matrices). Returns the cost.
 
     group_by_length: batches of rows of similar length (less padding; the safety-tuned SmolLM2 mixes
     short refusals with long answers). Off for the attacks, as the papers' trainers run."""
@@ -124,14 +126,12 @@ def train(base: Path, spec: AttackSpec, rows: list[dict], out: Path, progress: b
     trained = trainer.model
     ranks = _adalora_ranks(trained) if spec.method == "adalora" else None
     if pcfg is not None:
-        adapter = out / "_adapter"
-        trained.save_pretrained(str(adapter))
-        trained = merge_adapter(base, adapter)
+        trained.save_pretrained(str(out / ADAPTER))
+        trained = merge_adapter(base, out / ADAPTER)
     trained.save_pretrained(str(out), safe_serialization=True)
     tok.save_pretrained(str(out))
-    for tmp in ("_trainer", "_adapter"):
-        import shutil
-        shutil.rmtree(out / tmp, ignore_errors=True)
+    import shutil
+    shutil.rmtree(out / "_trainer", ignore_errors=True)
     return {**cost_since(t0),
             "params_trainable": trainable, "params_changed": changed_params(base, out),
             "train_loss": round(float(result.training_loss), 4), "steps": int(result.global_step), "rows": len(rows)} | (
