@@ -28,8 +28,24 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def code_digest(path: Path) -> str:
+    """SHA-256 of a Python file's code without its docstrings and comments: what a cache key built on
+    code should hash, so that editing the prose does not orphan a model that took an hour to build."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+
+
 def write_manifest(d: Path, key: str) -> None:
-    files = {p.name: sha256_file(p) for p in sorted(d.iterdir()) if p.is_file() and p.name != MANIFEST}
+    """Every file under `d` (subdirectories too, e.g. a kept LoRA adapter) with its SHA-256."""
+    files = {p.relative_to(d).as_posix(): sha256_file(p) for p in sorted(d.rglob("*"))
+             if p.is_file() and p.name not in (MANIFEST, MANIFEST + ".tmp")}
     tmp = d / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps({"key": key, "files": files}, indent=1, sort_keys=True))
     tmp.replace(d / MANIFEST)

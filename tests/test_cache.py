@@ -98,3 +98,32 @@ def test_generation_keys_separate_backends_and_engine_settings_that_change_answe
     assert key("hf") == key("hf", batch_size=64)
     a = BackendSpec("openai", base_url="http://user:pw@a:8000/v1").identity()
     assert a != BackendSpec("openai", base_url="http://b:8000/v1").identity() and "pw" not in str(a)
+
+
+def test_code_digest_ignores_prose_but_not_code(tmp_path):
+    """A built model's cache key hashes its code: editing a docstring or a comment keeps the model,
+    editing code (a string constant included) rebuilds it."""
+    from harness.artifacts import code_digest
+
+    def digest(src: str) -> str:
+        f = tmp_path / "m.py"
+        f.write_text(src)
+        return code_digest(f)
+
+    base = '"""Module."""\nX = "a"\n\ndef f():\n    """Doc."""\n    return X  # why\n'
+    same = '"""Module, reworded."""\nX = "a"\n\ndef f():\n    """Other doc."""\n    return X  # another why\n'
+    assert digest(base) == digest(same) == digest('X = "a"\n\ndef f():\n    return X\n')
+    assert digest(base) != digest(base.replace('X = "a"', 'X = "b"'))
+    assert digest(base) != digest(base.replace("return X", "return X + X"))
+
+
+def test_a_manifest_covers_files_in_subdirectories(tmp_path):
+    from harness.artifacts import verify, write_manifest
+
+    (tmp_path / "adapter").mkdir()
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "adapter" / "adapter_model.safetensors").write_bytes(b"weights")
+    write_manifest(tmp_path, "k")
+    assert verify(tmp_path, "k", ("config.json", "adapter/adapter_model.safetensors")) is None
+    (tmp_path / "adapter" / "adapter_model.safetensors").write_bytes(b"tampered")
+    assert "adapter/adapter_model.safetensors does not match" in verify(tmp_path, "k")

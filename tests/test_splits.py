@@ -57,6 +57,14 @@ def _training_prompts() -> list[str]:
     return [h.prompt for h in splits.harmful_train()] + [p.prompt for p in splits.benign_train()]
 
 
+def _aligned_prompts() -> list[str]:
+    """smollm2-aligned's training prompts: harmful ones refused, benign ones answered (authored included)."""
+    from harness.organism.aligned import AlignedConfig, training_prompts
+
+    harmful, benign = training_prompts(AlignedConfig())
+    return harmful + [p for p, _ in benign]
+
+
 def _overlap(a: list[str], b: list[str]) -> tuple[set[str], set[str]]:
     """(exact overlaps, normalised overlaps) between two prompt lists."""
     return set(a) & set(b), {norm(x) for x in a} & {norm(x) for x in b}
@@ -72,6 +80,7 @@ def test_eval_suites_match_the_declared_list(eval_suites):
 
 @pytest.mark.parametrize("name,prompts", [
     ("training", _training_prompts),
+    ("smollm2-aligned", _aligned_prompts),
     ("attack", lambda: [p.prompt for p in splits.attack_pairs()]),
     ("recovery", splits.recovery_prompts),
 ])
@@ -98,6 +107,22 @@ def test_reserved_sets_disjoint_from_training_and_each_other():
                              (("attack", attack), ("heldout", heldout)), (("recovery", recovery), ("heldout", heldout))]:
         exact, normalised = _overlap(a, b)
         assert not exact and not normalised, f"{an} ∩ {bn}: {sorted(normalised)[:3]}"
+
+
+def test_smollm2_aligned_trains_on_the_split_and_authored_prompts_only():
+    """Its prompts are the split's training rows or authored ones, never a reserved or held-out prompt."""
+    from harness.organism.aligned import AlignedConfig, training_prompts
+
+    harmful, benign = training_prompts(AlignedConfig())
+    split = {norm(p) for p in _training_prompts()}
+    authored = {norm(p) for name in ("everyday", "borderline", "howto") for p, _ in splits.authored_prompts(name)}
+    assert {norm(p) for p in harmful} <= split
+    assert {norm(p) for p, s in benign if s in ("nl2bash", "piqa")} <= split
+    assert {norm(p) for p, s in benign if s not in ("nl2bash", "piqa")} <= authored
+    reserved = {norm(p) for p in splits.recovery_prompts()} | {norm(p.prompt) for p in splits.attack_pairs()} \
+        | {norm(s.prompt) for s in splits.benign_heldout()}
+    assert not {norm(p) for p in _aligned_prompts()} & reserved
+    assert sum(s == "piqa" for _, s in benign) == AlignedConfig().n_piqa
 
 
 def test_no_duplicates_within_training():
