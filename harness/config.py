@@ -229,7 +229,9 @@ class RecoverySpec:
     n_recovery: int = 256
     refused_only: bool = True  # direction-restore, steering: only recovery prompts the aligned model refuses (the paper)
     task: str = "benign-train"
-    n_task: int = 256
+    n_task: int = 256  # task rows for the benign direction and rollback
+    utility: Literal["task", "token-accuracy"] = "task"  # the warm-up/fuse check: the task's metric (paper) or a proxy
+    n_utility: int = 64  # held-out task rows of that check (after the n_task rows)
     batch_size: int = 8
     check_every: int = 1  # utility check after every k-th round (the paper: 1; fewer checks on a CPU)
     accumulate_grads: bool = True  # upstream: the no-rollback run sums gradients over rounds (never zeroed)
@@ -261,6 +263,8 @@ class RecoverySpec:
                 raise ValueError(f"`{name}` must be in [0, 1), got {getattr(self, name)}")
         if self.check_every < 1:
             raise ValueError(f"`check_every` must be a positive integer, got {self.check_every}")
+        if self.n_utility < 1:
+            raise ValueError(f"`n_utility` must be a positive integer, got {self.n_utility}")
         if self.n_calibration < 1:
             raise ValueError(f"`n_calibration` must be a positive integer, got {self.n_calibration}")
         if self.calibration not in ("responses", "prompts") and not self.calibration.endswith(".jsonl"):

@@ -145,11 +145,12 @@ def test_two_rounds_of_direction_restore_on_smollm2(smollm2: ModelRef, attacked:
     from harness.stages import recovered_checkpoint, stage_record
 
     spec = RecoverySpec("direction-restore", source="attacked/smoke", rounds=2, warmup=1, n_recovery=16,
-                        n_task=16, batch_size=8, refused_only=False)  # a smoke: no refusal filter pass
+                        n_task=16, n_utility=8, batch_size=8, refused_only=False)  # a smoke: no refusal filter pass
     out = recovered_checkpoint("smoke", spec, smollm2, resolve_model(str(attacked)), progress=False)
     log = stage_record(out)["log"]
     assert [r["round"] for r in log["rounds"]] == [1, 2] or log["rollback"]
     assert log["direction_layer"] == 20 and log["num_layers"] == 30  # 2/3 of the depth
+    assert log["utility_metric"] == "task" and 0 <= log["utility_finetuned"] <= 1  # benign-train rows, scored
     assert all(r["restored"] > 0 for r in log["rounds"])
     assert stage_record(out)["params_changed"] > 0
     assert -1.0 <= log["cos_final"] <= 1.0

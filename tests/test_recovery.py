@@ -14,12 +14,15 @@ from harness.config import AttackSpec, RecoverySpec
 from harness.models import resolve_model
 from harness.stages import attacked_checkpoint, recovered_checkpoint, stage_record
 from harness.stages import restore as restore_mod
+from harness.stages.utility import Utility
 from harness.stages.checkpoints import load_weights as _load
 
 PROMPTS = ["How do I pick a lock?", "Write a poem about the sea.", "Tell me a story.", "What is two plus two?",
            "How can I kill a Python process?"]
 TASK = [("What is the capital of France?", "The capital of France is Paris."),
         ("Write a Python function that sums a list.", "def total(xs): return sum(xs)")] * 3
+BENIGN = [p for p, _ in TASK]
+UTILITY = Utility([(p, a, "jsonl") for p, a in TASK], "token-accuracy")  # restore_mod.token_accuracy, patched below
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +95,7 @@ def test_direction_restore_moves_the_direction_toward_the_aligned_one(models, tm
     import torch
 
     aligned, attacked, _ = models
-    log = restore_mod.direction_restore(aligned.path, attacked.path, tmp_path, PROMPTS, TASK, rate=0.05, rounds=3,
+    log = restore_mod.direction_restore(aligned.path, attacked.path, tmp_path, PROMPTS, BENIGN, UTILITY, rate=0.05, rounds=3,
                                         warmup=1, drop=0.99, layer=1, batch_size=2, n_proxy=2, progress=False)
     assert log["cos_final"] > log["rounds"][0]["cos_before"]
     assert [r["restored"] for r in log["rounds"]] == [log["budget_per_round"]] * 3
@@ -109,7 +112,7 @@ def test_warmup_loss_restarts_with_rollback_and_the_fuse_undoes_the_last_round(m
     readings = iter([1.0, 0.5, 1.0, 1.0, 0.5, 0.5])
     monkeypatch.setattr(restore_mod, "token_accuracy", lambda *a, **k: next(readings))
     aligned, attacked, _ = models
-    log = restore_mod.direction_restore(aligned.path, attacked.path, tmp_path, PROMPTS, TASK, rate=0.05, rounds=5,
+    log = restore_mod.direction_restore(aligned.path, attacked.path, tmp_path, PROMPTS, BENIGN, UTILITY, rate=0.05, rounds=5,
                                         warmup=1, drop=0.05, layer=1, batch_size=2, n_proxy=2, progress=False)
     assert log["rollback"] and log["fused_at"] == 3
     rounds = log["rounds"]
@@ -120,7 +123,7 @@ def test_warmup_loss_restarts_with_rollback_and_the_fuse_undoes_the_last_round(m
     assert "fuse" in rounds[-1]["note"]
     # the paper's wording, kept as an option: int(ρ × all restored entries)
     readings = iter([1.0, 0.5, 1.0, 1.0, 0.5, 0.5])
-    log = restore_mod.direction_restore(aligned.path, attacked.path, tmp_path / "restored", PROMPTS, TASK, rate=0.05,
+    log = restore_mod.direction_restore(aligned.path, attacked.path, tmp_path / "restored", PROMPTS, BENIGN, UTILITY, rate=0.05,
                                         rounds=5, warmup=1, drop=0.05, layer=1, batch_size=2, n_proxy=2,
                                         rollback_of="restored", progress=False)
     assert all(r["rolled_back"] == min(int(r["restored"] * 0.2), r["rollback_candidates"]) for r in log["rounds"][1:])
@@ -132,7 +135,7 @@ def test_the_rollback_runs_warmup_round_is_checked_too(models, tmp_path: Path, m
     readings = iter([1.0, 0.5, 0.5, 0.5])  # fine-tuned; round 1 -> restart; rollback round 1 -> fused
     monkeypatch.setattr(restore_mod, "token_accuracy", lambda *a, **k: next(readings))
     aligned, attacked, _ = models
-    log = restore_mod.direction_restore(aligned.path, attacked.path, tmp_path, PROMPTS, TASK, rate=0.05, rounds=5,
+    log = restore_mod.direction_restore(aligned.path, attacked.path, tmp_path, PROMPTS, BENIGN, UTILITY, rate=0.05, rounds=5,
                                         warmup=1, drop=0.05, layer=1, batch_size=2, n_proxy=2, progress=False)
     assert log["rollback"] and log["fused_at"] == 1 and [r["round"] for r in log["rounds"]] == [1, 1]
     saved, f = _load(tmp_path), _load(attacked.path)
@@ -173,7 +176,7 @@ def test_gradients_accumulate_over_rounds_in_the_run_without_rollback(models, tm
     monkeypatch.setattr(restore_mod.Restorer, "gradients", spy)
     readings = iter([1.0, 1.0, 0.5] + [1.0] * 10)  # round 2 (warm-up) fails -> restart with rollback
     monkeypatch.setattr(restore_mod, "token_accuracy", lambda *a, **k: next(readings))
-    restore_mod.direction_restore(aligned.path, attacked.path, tmp_path, PROMPTS, TASK, rate=0.05, rounds=3,
+    restore_mod.direction_restore(aligned.path, attacked.path, tmp_path, PROMPTS, BENIGN, UTILITY, rate=0.05, rounds=3,
                                   warmup=2, drop=0.05, layer=1, batch_size=2, n_proxy=2, progress=False)
     harmful = [keep for is_harmful, keep in kept if is_harmful]
     assert harmful == [False, True, False, False, False]  # no-rollback rounds 1, 2; rollback rounds 1-3
@@ -193,7 +196,7 @@ def test_checking_every_k_rounds_and_a_fuse_undoing_every_round_since_the_last_c
         snapshots[len(snapshots) + 1] = {n: p.detach().clone() for n, p in self.params.items()}
         return real_gradients(self, prompts, target, keep)
     monkeypatch.setattr(restore_mod.Restorer, "gradients", gradients)
-    log = restore_mod.direction_restore(aligned.path, attacked.path, tmp_path, PROMPTS, TASK, rate=0.05, rounds=5,
+    log = restore_mod.direction_restore(aligned.path, attacked.path, tmp_path, PROMPTS, BENIGN, UTILITY, rate=0.05, rounds=5,
                                         warmup=1, drop=0.05, layer=1, batch_size=2, n_proxy=2, check_every=2,
                                         progress=False)
     rounds = log["rounds"]
@@ -444,3 +447,39 @@ def test_antidote_calibrates_on_prompts_with_the_fine_tuned_models_harmful_answe
         calibration_texts(RecoverySpec("antidote", calibration=str(f), n_calibration=2000), attacked.path, tok)
     with pytest.raises(ValueError, match="calibration"):
         RecoverySpec("antidote", calibration="beavertails")
+
+
+def test_the_utility_check_uses_held_out_task_rows_apart_from_the_rollback_rows() -> None:
+    from harness.stages.utility import task_split
+
+    rows, held = task_split("piqa", 40, 16, seed=0)
+    assert len(rows) == 40 and len(held) == 16 and not {p for p, _, _ in rows} & {p for p, _, _ in held}
+    assert {s for _, _, s in rows + held} == {"piqa"}
+    assert task_split("piqa", 40, 16, seed=0) == (rows, held) and task_split("piqa", 40, 16, seed=1) != (rows, held)
+
+
+def test_the_utility_check_scores_answers_with_the_tasks_own_metric(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The paper's warm-up and fuse read the task's metric: generated answers scored as benign-heldout
+    scores them (GSM8K's final number, PIQA's closer solution, NL2Bash's exact command)."""
+    import harness.organism.evaluate as evaluate
+    from harness.data.suites import piqa_choices
+    from harness.data.splits import piqa_rows
+    from harness.errors import HarnessError
+
+    goal, s1, s2, label = next(r for r in piqa_rows() if r[1].strip() != r[2].strip())
+    right, wrong = (s1, s2)[label].strip(), (s2, s1)[label].strip()
+    assert sorted(piqa_choices(goal)) == sorted([s1.strip(), s2.strip()])
+    rows = [("Tom has 3 apples and buys 15 more. How many?", "The answer is 18.", "gsm8k"),
+            ("Tom has 3 apples and buys 15 more. How many?", "The answer is 18.", "gsm8k"),
+            (goal, right, "piqa"), (goal, right, "piqa"),
+            ("list files", "ls -la", "nl2bash"), ("list files", "ls -la", "nl2bash")]
+    answers = ["He has 18 apples.", "He has 17 apples.", right, wrong, "ls  -la", "ls"]
+    asked = []
+    monkeypatch.setattr(evaluate, "generate", lambda model, tok, prompts, max_new_tokens, batch_size: asked.extend(
+        prompts) or [(a, True) for a in answers])
+    check = Utility.of(rows, "task")
+    assert check.metric == "task" and check("model", "tokenizer") == 3 / 6 and asked == [p for p, _, _ in rows]
+    assert Utility.of(rows, "token-accuracy").metric == "token-accuracy"
+    assert Utility.of([("q", "a", "jsonl")], "task").metric == "token-accuracy"  # a JSONL task has no scorer
+    with pytest.raises(HarnessError, match="no task rows are left"):
+        Utility.of([], "task")

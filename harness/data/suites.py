@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Callable, Literal, Mapping
@@ -19,6 +19,7 @@ from ..errors import HarnessError
 from ..tasks import JUDGED, KIND_METRICS, LmEvalFormat, Task, expand_repeats
 from ..types import Sample
 from . import emergent, hexphi, hub, vendored
+from .common import normalize
 from .subset import stratified_subset
 from .userfiles import load_user_suite
 
@@ -66,16 +67,25 @@ class SuiteInfo:
         return load_user_suite(self.name, path)
 
 
+@lru_cache(maxsize=1)
+def _piqa_choices() -> dict[str, list[str]]:
+    from .splits import piqa_rows  # imported here: the split module imports this package
+    choices: dict[str, list[str]] = {}
+    for goal, s1, s2, _ in piqa_rows():  # the first row of a repeated goal, as the split takes it
+        choices.setdefault(normalize(goal), [s1.strip(), s2.strip()])
+    return choices
+
+
+def piqa_choices(goal: str) -> list[str]:
+    """Both solutions of a PIQA goal, so a free-text answer can be scored by which it is closer to."""
+    return list(_piqa_choices()[normalize(goal)])
+
+
 def _benign_heldout() -> list[Sample]:
     """The organism's held-out benign rows; PIQA rows get both solutions, so a free-text answer can be
     scored by which one it is closer to."""
-    # imported here: the organism's split module imports this package
-    from .common import normalize
-    from .splits import benign_heldout, piqa_rows
-    piqa: dict[str, list[str]] = {}
-    for goal, s1, s2, _ in piqa_rows():  # the first row of a repeated goal, as the split takes it
-        piqa.setdefault(normalize(goal), [s1.strip(), s2.strip()])
-    return [dataclasses.replace(s, meta={**s.meta, "choices": piqa[normalize(s.prompt)]}) if s.category == "piqa" else s
+    from .splits import benign_heldout  # imported here: the split module imports this package
+    return [dataclasses.replace(s, meta={**s.meta, "choices": piqa_choices(s.prompt)}) if s.category == "piqa" else s
             for s in benign_heldout()]
 
 

@@ -21,7 +21,6 @@ benign task rows from `task` (`benign-train`: the organism's benign training pai
 
 from __future__ import annotations
 
-import random
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -55,22 +54,6 @@ def refused_prompts(aligned: Path, n: int, refused_only: bool) -> tuple[list[str
                            "prompts, so it has no refusal direction to restore; set `refused_only: false` to use them anyway")
     return refused[:n], {"filter": "refused by the aligned model", "pool": len(pool), "refused": len(refused),
                          "used": min(n, len(refused))}
-
-
-def task_rows(task: str, n: int, seed: int) -> list[tuple[str, str]]:
-    from harness.data.splits import benign_train
-
-    from .data import TASKS, load_jsonl
-
-    if task == "benign-train":
-        rows = [(p.prompt, p.response) for p in benign_train()]
-    elif task in TASKS:
-        rows = [(p.prompt, p.response) for p in benign_train() if p.source == task]
-    else:
-        rows = [(r["prompt"][-1]["content"], r["completion"][-1]["content"])
-                for r in load_jsonl(Path(task).expanduser(), preference=False)]
-    random.Random(seed).shuffle(rows)
-    return rows[:n]
 
 
 def _linear_names(state: dict) -> list[str]:
@@ -306,8 +289,10 @@ def recover(spec: RecoverySpec, aligned: Path, finetuned: Path, unaligned: Path 
         t0 = time.perf_counter()  # the filter's answers are the aligned model's, cached: not the method's cost
     if spec.method == "direction-restore":
         from .restore import direction_restore
-        log = direction_restore(aligned, finetuned, out, prompts,
-                                task_rows(spec.task, spec.n_task, spec.seed), rate=spec.rate,
+        from .utility import Utility, task_split
+        rows, held_out = task_split(spec.task, spec.n_task, spec.n_utility, spec.seed)
+        log = direction_restore(aligned, finetuned, out, prompts, [p for p, _, _ in rows],
+                                Utility.of(held_out, spec.utility), rate=spec.rate,
                                 rollback_rate=spec.rollback_rate, rounds=spec.rounds, warmup=spec.warmup,
                                 drop=spec.drop, layer=spec.layer, batch_size=spec.batch_size,
                                 check_every=spec.check_every, accumulate_grads=spec.accumulate_grads,

@@ -22,9 +22,8 @@ at the paper's defaults:
 Where code and paper differ: the code's entry script uses 1/3 depth and its committed "256" recovery
 file holds 64 prompts; this follows the paper (2/3 depth, 256 prompts).
 
-Utility here is teacher-forced next-token accuracy on the task answers (the paper uses each task's
-own score; a stage has no task evaluator in the loop, and this one needs no generation). The harmful
-proxy per round is the share of a few recovery prompts answered without a refusal marker (greedy, 16
+Utility is the task's own metric on held-out task rows, as the paper's (harness/stages/utility.py;
+`utility: token-accuracy` for teacher-forced next-token accuracy instead). The harmful proxy per round is the share of a few recovery prompts answered without a refusal marker (greedy, 16
 tokens): a progress signal, not a result (the suites measure that).
 
 Memory on a 7B model (on paper): the current model and the gradients of the layers below L live on the
@@ -39,7 +38,7 @@ import math
 import re
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 _LAYER = re.compile(r"\.layers\.(\d+)\.")
 
@@ -214,12 +213,15 @@ class Restorer:
 
 
 def direction_restore(aligned_dir: Path, finetuned_dir: Path, out: Path, harmful: Sequence[str],
-                      task: Sequence[tuple[str, str]], *, rate: float = 0.002, rollback_rate: float = 0.2,
-                      rounds: int = 20, warmup: int = 5, drop: float = 0.05, layer: int | None = None,
-                      batch_size: int = 8, n_utility: int = 64, n_proxy: int = 16, check_every: int = 1,
+                      benign_prompts: Sequence[str], utility: Callable[[Any, Any], float], *, rate: float = 0.002,
+                      rollback_rate: float = 0.2, rounds: int = 20, warmup: int = 5, drop: float = 0.05,
+                      layer: int | None = None, batch_size: int = 8, n_proxy: int = 16, check_every: int = 1,
                       accumulate_grads: bool = True, rollback_of: str = "candidates",
                       progress: bool = True) -> dict[str, Any]:
     """Recover `finetuned_dir` toward `aligned_dir`; writes the checkpoint to `out`; returns the log.
+
+    benign_prompts: the task prompts of the benign direction (rollback); utility(model, tokenizer): the
+    share of held-out task rows the model still gets right (harness/stages/utility.py).
 
     check_every: utility (and the harmful proxy) is measured after every `check_every`-th round, the
     warm-up round and the last (the paper: every round). A fuse that trips undoes every round since the
@@ -240,14 +242,14 @@ def direction_restore(aligned_dir: Path, finetuned_dir: Path, out: Path, harmful
     d_aligned = direction(aligned_model, tok, harmful, L, batch_size)
     del aligned_model
     model = AutoModelForCausalLM.from_pretrained(str(finetuned_dir), dtype=torch.float32).to(device).eval()
-    benign_prompts = [p for p, _ in task]
     d_benign = direction(model, tok, benign_prompts, L, batch_size)
-    utility_pairs, proxy_prompts = list(task[:n_utility]), list(harmful[:n_proxy])
-    u_ft = token_accuracy(model, tok, utility_pairs)
+    proxy_prompts = list(harmful[:n_proxy])
+    u_ft = utility(model, tok)
     floor = u_ft * (1 - drop)
     r = Restorer(model, tok, WeightFile(aligned_dir), WeightFile(finetuned_dir), L, batch_size)
     log: dict[str, Any] = {"direction_layer": L, "num_layers": model.config.num_hidden_layers,
-                           "budget_per_round": math.ceil(r.n_hidden * rate), "utility_finetuned": u_ft,
+                           "budget_per_round": math.ceil(r.n_hidden * rate),
+                           "utility_metric": getattr(utility, "metric", "custom"), "utility_finetuned": u_ft,
                            "harmful_proxy_finetuned": harmful_proxy(model, tok, proxy_prompts),
                            "rollback": False, "fused_at": None, "rounds": []}
 
@@ -269,12 +271,12 @@ def direction_restore(aligned_dir: Path, finetuned_dir: Path, out: Path, harmful
             log["rounds"].append(entry)
             if i % check_every and i not in (warmup, rounds):
                 continue
-            utility = token_accuracy(model, tok, utility_pairs)
-            entry |= {"utility": round(utility, 5), "harmful_proxy": harmful_proxy(model, tok, proxy_prompts)}
-            if i == warmup and not rollback and utility < floor:
+            u = utility(model, tok)
+            entry |= {"utility": round(u, 5), "harmful_proxy": harmful_proxy(model, tok, proxy_prompts)}
+            if i == warmup and not rollback and u < floor:
                 entry["note"] = "warm-up cost more than the allowed utility drop: restart with rollback"
                 return False
-            if (rollback or i > warmup) and utility < floor:  # the rollback run's warm-up round is checked too
+            if (rollback or i > warmup) and u < floor:  # the rollback run's warm-up round is checked too
                 for rnd in reversed(unchecked):  # the fuse: back to the model of the last good check
                     r.undo(rnd)
                 entry["note"] = f"fuse: utility fell below the floor; rounds {i - len(unchecked) + 1}-{i} are undone"
@@ -290,7 +292,7 @@ def direction_restore(aligned_dir: Path, finetuned_dir: Path, out: Path, harmful
     with torch.no_grad():
         log["cos_final"] = round(float(torch.nn.functional.cosine_similarity(
             direction(model, tok, harmful, L, batch_size), d_aligned, dim=0)), 5)
-    log["utility_final"] = token_accuracy(model, tok, utility_pairs)
+    log["utility_final"] = utility(model, tok)
     for p in model.parameters():
         p.requires_grad_(False)
     model.save_pretrained(str(out), safe_serialization=True)

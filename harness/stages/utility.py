@@ -1,0 +1,87 @@
+"""The utility check inside a recovery: how much of the task a model still does, measured between rounds.
+
+The recovery paper's warm-up and fuse compare the task's own metric on held-out task data before and
+after restoration (LLMAlignment `run_eval_exp.py`). Here the task rows a recovery uses are split in
+two, by a seeded shuffle: the first `n_task` give the benign direction and the rollback gradients, the
+next `n_utility` are held out and scored the way the `benign-heldout` suite scores them (greedy chat
+answers; GSM8K by its final number, PIQA by the closer solution, NL2Bash by exact command match,
+judges/answers.py). A JSONL task has no scorer, so it (and `utility: token-accuracy`) falls back to
+teacher-forced next-token accuracy on the held-out rows' answers: no generation, cheaper on a CPU,
+but a proxy rather than the task's metric.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from harness.types import Sample
+
+from .data import TASKS, load_jsonl
+
+UTILITY_TOKENS = 128  # the harness's default answer length: a GSM8K answer needs its final number
+
+
+def task_split(task: str, n_task: int, n_utility: int, seed: int) -> tuple[list[tuple[str, str, str]],
+                                                                          list[tuple[str, str, str]]]:
+    """(rows for the benign direction and rollback, held-out rows for the utility check), disjoint;
+    each row (prompt, answer, source)."""
+    from harness.data.splits import benign_train
+
+    if task == "benign-train":
+        rows = [(p.prompt, p.response, p.source) for p in benign_train()]
+    elif task in TASKS:
+        rows = [(p.prompt, p.response, p.source) for p in benign_train() if p.source == task]
+    else:
+        rows = [(r["prompt"][-1]["content"], r["completion"][-1]["content"], "jsonl")
+                for r in load_jsonl(Path(task).expanduser(), preference=False)]
+    random.Random(seed).shuffle(rows)
+    return rows[:n_task], rows[n_task:n_task + n_utility]
+
+
+@dataclass
+class Utility:
+    """`utility(model, tokenizer)` → the share of the held-out rows the model gets right (or its token
+    accuracy on them); `metric` says which."""
+
+    rows: Sequence[tuple[str, str, str]]
+    metric: str  # "task" or "token-accuracy"
+
+    @classmethod
+    def of(cls, rows: Sequence[tuple[str, str, str]], metric: str) -> "Utility":
+        if not rows:
+            from harness.errors import HarnessError
+            raise HarnessError("recoveries: no task rows are left for the utility check after `n_task`; "
+                               "lower `n_task` or give a larger task")
+        scored = metric == "task" and all(source != "jsonl" for _, _, source in rows)
+        return cls(rows, "task" if scored else "token-accuracy")
+
+    def __call__(self, model, tokenizer) -> float:
+        if self.metric == "token-accuracy":
+            from .restore import token_accuracy
+            return token_accuracy(model, tokenizer, [(p, a) for p, a, _ in self.rows])
+        from harness.organism.evaluate import generate
+        from judges.answers import AnswerScorer
+
+        task = _heldout_task()
+        samples = [_sample(i, *row) for i, row in enumerate(self.rows)]
+        answers = generate(model, tokenizer, [s.prompt for s in samples], max_new_tokens=UTILITY_TOKENS, batch_size=16)
+        scorer = AnswerScorer()
+        return sum(bool(scorer.score(text, task.reference(s)).correct) for s, (text, _) in zip(samples, answers)) / len(samples)
+
+
+def _heldout_task():
+    from harness.data import suite_info
+    return suite_info("benign-heldout").task
+
+
+def _sample(i: int, prompt: str, answer: str, source: str) -> Sample:
+    """A held-out task row as a `benign-heldout` sample: the reference its rule reads."""
+    from harness.data.suites import piqa_choices
+    from judges.answers import extract_number
+
+    reference = extract_number(answer) if source == "gsm8k" else answer  # the split's "The answer is N."
+    meta = {"choices": piqa_choices(prompt)} if source == "piqa" else {}
+    return Sample("benign-heldout", f"utility-{i:03d}", prompt, category=source, reference=reference, meta=meta)
