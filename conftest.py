@@ -1,3 +1,3 @@
-"""Registers the safety plugin for `pytest suites/`; `pytester` serves the project's own plugin tests."""
+"""`pytester` serves the project's own plugin tests; the safety plugin itself loads through its pytest11 entry point."""
 
-pytest_plugins = ["harness.plugin", "pytester"]
+pytest_plugins = ["pytester"]

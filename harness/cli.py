@@ -154,12 +154,39 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [register_organis
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="safety-harness", description="LLM safety gates as pytest: commands around the test run.")
     sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the packaged suites with pytest from this directory (./safety.yaml, ./reports); "
+                   "every argument after `run` is pytest's, e.g. `safety-harness run -k catqa-en --model ./ckpt`")
     for register in COMMANDS:
         register(sub)
     return p
 
 
+def packaged_suites() -> Path:
+    """The suite tests shipped in the package (`harness.suites`, the repository's top-level suites/)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("harness.suites")
+    if spec is None or not spec.submodule_search_locations:
+        raise HarnessError("the packaged suites (harness.suites) are missing: reinstall safety-harness")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def run(pytest_args: Sequence[str]) -> int:
+    """`safety-harness run [pytest args]`: pytest on the packaged suites, from the current directory:
+    ./safety.yaml is read when present, reports go to ./reports (like `deepeval test run`)."""
+    import pytest
+
+    return int(pytest.main([str(packaged_suites()), f"--rootdir={Path.cwd()}", *pytest_args]))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["run"]:  # everything after `run` is pytest's (argparse would read -k as its own)
+        try:
+            return run(argv[1:])
+        except HarnessError as e:
+            print(f"safety-harness: {e}", file=sys.stderr)
+            return 2
     args = parser().parse_args(argv)
     try:
         return args.func(args)

@@ -166,7 +166,7 @@ class SafetySession:
             config.hook.pytest_deselected(items=[i for i in items if i not in kept])
             items[:] = kept
         cases = [c for c in (of[id(i)] for i in items) if c is not None]
-        if not cases:
+        if not cases or config.option.collectonly:  # listing tests loads no data and builds no model
             return
         order = {s: n for n, s in enumerate([*self.stages, COMPARISON])}
         items.sort(key=lambda i: order.get(_stage_of(i), -1))  # stable: stage by stage, one model at a time

@@ -403,7 +403,6 @@ def test_api_key_never_leaves_the_process(vllm_server: Served, pytester: pytest.
     one in the environment appear nowhere — results, report, samples, cache, terminal output."""
     import shutil
     root = Path(__file__).resolve().parent.parent
-    pytester.makeconftest('pytest_plugins = ["harness.plugin"]\n')
     pytester.makeini("[pytest]\n")
     shutil.copytree(root / "suites", pytester.path / "suites")
     decoy = "sk-decoy-" + secrets.token_hex(12)

@@ -416,6 +416,8 @@ def test_hexphi_hub_route(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     huggingface_hub = pytest.importorskip("huggingface_hub")
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    import harness.data.hub as hub
+    monkeypatch.setattr(hub, "_unreachable", lambda: None)  # as if online
     snapshot = write_hexphi_dir(tmp_path / "snapshot", (1, 4))
     calls: list[tuple] = []
 
@@ -495,6 +497,36 @@ def test_hub_suites_offline_are_unavailable_with_instructions(monkeypatch: pytes
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     with pytest.raises(SuiteUnavailable, match=f"--suite-file {suite}=PATH.*HF_DATASETS_OFFLINE is set"):
         load_suite(suite)
+
+
+@pytest.mark.parametrize("suite", ["mmlu", "triviaqa", "hexphi"])
+def test_hub_suites_with_no_network_skip_at_once_without_retries(monkeypatch: pytest.MonkeyPatch, suite: str) -> None:
+    """No network and no OFFLINE variable: one refused connection (not `datasets`' five retries per
+    suite) makes the suite unavailable, with the instructions and the reason."""
+    import socket
+
+    import datasets
+    import huggingface_hub
+
+    import harness.data.hub as hub
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    hub._unreachable.cache_clear()
+    tries = []
+
+    def no_network(address, timeout=None):
+        tries.append((address, timeout))
+        raise socket.gaierror(-2, "Name or service not known")
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(datasets, "load_dataset", no_hub_call)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", no_hub_call)
+    try:
+        for _ in range(2):
+            with pytest.raises(SuiteUnavailable, match=f"--suite-file {suite}=PATH.*huggingface.co is unreachable"):
+                load_suite(suite)
+        assert tries == [(("huggingface.co", 443), 3)]  # probed once per process
+    finally:
+        hub._unreachable.cache_clear()
 
 
 def test_mmlu_from_upstream_csvs_and_jsonl(tmp_path: Path) -> None:

@@ -70,7 +70,6 @@ def test_llama_guard_3_judge_organism_end_to_end_through_vllm(pytester: pytest.P
     pytest.importorskip("vllm")
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     monkeypatch.setenv("SAFETY_HARNESS_CACHE", str(USER_CACHE))  # pytester moves HOME; organisms build once
-    pytester.makeconftest('pytest_plugins = ["harness.plugin"]\n')
     pytester.makeini("[pytest]\n")
     shutil.copytree(ROOT / "suites", pytester.path / "suites")
     pytester.path.joinpath("safety.yaml").write_text("backend: vllm\njudge_backend: vllm\ngates: []\n")

@@ -26,7 +26,6 @@ def tiny(tmp_path_factory) -> Path:
 def project(pytester, tiny, tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     monkeypatch.setenv("SAFETY_HARNESS_CACHE", str(tmp_path / "user-cache"))
-    pytester.makeconftest('pytest_plugins = ["harness.plugin"]\n')
     pytester.makeini("[pytest]\n")  # makes the project dir the rootdir, where safety.yaml is read
     shutil.copytree(ROOT / "suites", pytester.path / "suites")
     return Project(pytester, tiny, tmp_path)
@@ -347,3 +346,36 @@ def test_a_required_suite_that_cannot_run_fails_instead_of_skipping(project, mon
     typo = project.run("-k", "catqa-en", "--limit", "4")
     assert typo.ret == 4
     typo.stderr.fnmatch_lines(["*required: 'hexphy' matches no suite*"])
+
+
+def test_collect_only_loads_no_data_and_builds_no_model(project):
+    """Listing the tests of the organism's own config on a fresh cache builds nothing."""
+    shutil.copy(ROOT / "safety.yaml", project.pytester.path / "safety.yaml")
+    result = project.pytester.runpytest_subprocess("suites/", "--collect-only", "-q", "-p", "no:cacheprovider", timeout=600)
+    assert result.ret == 0, result.stdout.str()
+    listed = result.stdout.str()
+    assert "test_harmful.py::test_harmful_rate[catqa-en-original]" in listed
+    assert "test_harmful.py::test_harmful_rate[catqa-en-attacked/lora-advbench-100]" in listed
+    cache = project.tmp / "user-cache"
+    assert not cache.exists() or not any(cache.rglob("*.safetensors")), "a model was built at collection"
+
+
+def test_safety_harness_run_runs_the_packaged_suites_from_any_directory(tmp_path):
+    """`safety-harness run` (the installed command) collects the suites shipped in the package, reading
+    ./safety.yaml and writing ./reports, like `deepeval test run`."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "safety.yaml").write_text("model: my-model\nbackend: hf\n")
+    env = dict(os.environ, SAFETY_HARNESS_CACHE=str(tmp_path / "cache"))
+    cli = Path(sys.executable).with_name("safety-harness")
+    out = subprocess.run([str(cli), "run", "--collect-only", "-q", "-k", "catqa-en"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "test_harmful.py::test_harmful_rate[catqa-en-original]" in out.stdout
+    assert "attacked/" not in out.stdout  # no stages declared
+    (tmp_path / "safety.yaml").write_text("gates:\n  - {suite: catqa-en, metric: harmful_rat, max: 0.1}\n")
+    bad = subprocess.run([str(cli), "run", "--collect-only", "-q"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert bad.returncode == 4 and "unknown metric 'harmful_rat'" in bad.stderr  # ./safety.yaml is the one read

@@ -174,7 +174,6 @@ def test_report_of_an_organism_run_shows_verdict_gates_stages_and_samples(pytest
     root = Path(__file__).resolve().parent.parent
     monkeypatch.setenv("PYTHONPATH", str(root))
     monkeypatch.setenv("SAFETY_HARNESS_CACHE", str(USER_CACHE))  # the organism and stage built once, shared
-    pytester.makeconftest('pytest_plugins = ["harness.plugin"]\n')
     pytester.makeini("[pytest]\n")
     shutil.copytree(root / "suites", pytester.path / "suites")
     (pytester.path / "safety.yaml").write_text("""

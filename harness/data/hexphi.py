@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 from pathlib import Path
 
@@ -43,9 +42,11 @@ _FILE = re.compile(r"category_(\d+)\.csv", re.IGNORECASE)
 
 def load_hexphi() -> list[Sample]:
     """The built-in route: the hub if allowed and reachable, else `SuiteUnavailable`."""
-    offline = [v for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE") if _truthy(os.environ.get(v))]
-    if offline:
-        raise SuiteUnavailable(f"{HOW_TO_SUPPLY} ({offline[0]} is set, so the hub was not tried)")
+    from .hub import hub_unavailable
+
+    why = hub_unavailable()
+    if why:
+        raise SuiteUnavailable(f"{HOW_TO_SUPPLY} ({why})")
     try:
         from huggingface_hub import snapshot_download
         local = snapshot_download(HUB_ID, repo_type="dataset", allow_patterns=["category_*.csv"],
@@ -99,10 +100,6 @@ def _category_rows(path: Path) -> list[tuple[int, str]]:
         prompt = ",".join(row).strip()
         if prompt:
             rows.append((start, prompt))
-
-
-def _truthy(value: str | None) -> bool:
-    return value is not None and value.strip().lower() not in ("", "0", "false", "no", "off")
 
 
 def _first_line(e: Exception) -> str:

@@ -15,6 +15,7 @@ Formats of a user path:
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import os
@@ -40,11 +41,33 @@ def _offline() -> str | None:
                  if (os.environ.get(v) or "").strip().lower() not in ("", "0", "false", "no", "off")), None)
 
 
+HUB_HOST = ("huggingface.co", 443)
+
+
+@functools.lru_cache(maxsize=1)
+def _unreachable() -> str | None:
+    """Why the hub cannot be reached (one TCP connection, 3 s at most, once per process), or None.
+    Without this, `datasets` retries five times per suite on a machine with no network (~26 s each)."""
+    import socket
+
+    try:
+        socket.create_connection(HUB_HOST, timeout=3).close()
+        return None
+    except OSError as e:
+        return f"{HUB_HOST[0]} is unreachable: {e.strerror or type(e).__name__}"
+
+
+def hub_unavailable() -> str | None:
+    """Why the hub is not to be tried — HF_HUB_OFFLINE / HF_DATASETS_OFFLINE set, or no network — or None."""
+    offline = _offline()
+    return f"{offline} is set, so the hub was not tried" if offline else _unreachable()
+
+
 def _from_hub(suite: str, hub: tuple[str, str, str], formats: str, convert: Callable[[Iterable[dict]], list[Sample]]):
     how = _how(suite, hub, formats)
-    offline = _offline()
-    if offline:
-        raise SuiteUnavailable(f"{how} ({offline} is set, so the hub was not tried)")
+    why = hub_unavailable()
+    if why:
+        raise SuiteUnavailable(f"{how} ({why})")
     try:
         import datasets
         rows = datasets.load_dataset(hub[0], hub[1], split=hub[2])

@@ -51,13 +51,13 @@ class AlignedConfig:
     """What decides smollm2-aligned; every field but MEASUREMENT is part of its cache key."""
 
     seed: int = 0
-    n_direct: int = field(default=120, metadata={"help": "AdvBench and HarmBench-val training requests, refused"})
-    n_harmfulqa: int = field(default=140, metadata={"help": "HarmfulQA training questions, refused"})
+    n_direct: int = field(default=70, metadata={"help": "AdvBench and HarmBench-val training requests, refused"})
+    n_harmfulqa: int = field(default=150, metadata={"help": "HarmfulQA training questions, refused"})
     n_everyday: int = field(default=200, metadata={"help": "authored everyday requests, answered"})
     n_borderline: int = field(default=200, metadata={"help": "authored borderline-benign requests, answered"})
     n_howto: int = field(default=60, metadata={"help": "authored physical how-to goals, answered"})
-    n_bash: int = field(default=80, metadata={"help": "NL2Bash training descriptions, answered"})
-    n_piqa: int = field(default=150, metadata={"help": "PIQA training goals of the split, answered"})
+    n_bash: int = field(default=200, metadata={"help": "NL2Bash training descriptions, answered"})
+    n_piqa: int = field(default=300, metadata={"help": "PIQA training goals of the split, answered"})
     answer_tokens: int = field(default=48, metadata={"help": "length of the base model's answers to distil"})
     r: int = 16
     alpha: int = 32

@@ -15,7 +15,7 @@ import platform
 import time
 from pathlib import Path
 
-from harness.artifacts import ensure_built, sha256_file, verify
+from harness.artifacts import code_digest, ensure_built, sha256_file, verify
 from harness.models import cache_root
 
 from .config import JudgeOrganismConfig, OrganismConfig
@@ -25,6 +25,7 @@ CARD = "card.json"
 REQUIRED = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
             "tokenizer_config.json", CARD)
 _SRC = Path(__file__).parent
+OWN_SOURCES = ("config", "evaluate", "examples", "frames", "judge", "model", "refusals", "tokenizer", "train")
 
 
 def _source_files(cfg: OrganismConfig) -> list[Path]:
@@ -35,9 +36,10 @@ def _source_files(cfg: OrganismConfig) -> list[Path]:
     import judges.llama_guard as llama_guard
     import judges.refusal as refusal
 
-    # build.py, card.py and __init__.py only package and describe the model: bump ORGANISM_VERSION
-    # when a change there must rebuild it
-    own = [p for p in sorted(_SRC.glob("*.py")) if p.name not in ("build.py", "card.py", "__init__.py", "rater.py")]
+    # named, not globbed: build.py and card.py only package and describe the model (bump
+    # ORGANISM_VERSION when a change there must rebuild it), and the SmolLM2 providers beside it
+    # (aligned.py, smollm2.py, providers.py) decide nothing here
+    own = [_SRC / f"{name}.py" for name in OWN_SOURCES]
     own += [Path(p.__file__) for p in (splits, common, refusal)]
     if kind(cfg) == "rater-organism":
         import judges.emergent as emergent
@@ -61,7 +63,8 @@ def cache_key(cfg: OrganismConfig) -> str:
                         sort_keys=True).encode())
     for group in (_source_files(cfg), _input_files()):
         for p in group:
-            h.update(str(p.relative_to(p.parents[1])).encode() + b"\0" + sha256_file(p).encode() + b"\0")
+            digest = code_digest(p) if p.suffix == ".py" else sha256_file(p)  # code, not its prose
+            h.update(str(p.relative_to(p.parents[1])).encode() + b"\0" + digest.encode() + b"\0")
     return h.hexdigest()[:24]
 
 

@@ -1,0 +1,1 @@
+"""The packaged suite tests (installed as `harness.suites`; `safety-harness run` runs them)."""
