@@ -286,7 +286,7 @@ class RecoverySpec:
 
 @dataclass(frozen=True)
 class Config:
-    model: str = "organism"
+    model: str | None = None  # None: the embedded organism (`--model` overrides)
     backend: Literal["vllm", "hf", "openai"] = "vllm"
     engine_args: Mapping[str, Any] = field(default_factory=dict)
     generation: GenerationConfig = GenerationConfig()
@@ -305,6 +305,9 @@ class Config:
     # suite patterns that must be measured: a required suite whose test skips (data absent, a stage that
     # cannot run here) fails instead, so a release cannot pass by leaving a suite out
     required: tuple[str, ...] = ()
+    # stage patterns to run (`--stages`); None: every declared stage, except that a file whose `model`
+    # is not the --model under test runs only `original` (and `base`): its stages were written for its model
+    stages: tuple[str, ...] | None = None
 
     @property
     def judges(self) -> tuple[str, ...]:

@@ -32,6 +32,14 @@ def parse_suite_file(text: str) -> tuple[str, str]:
     return name.strip(), path.strip()
 
 
+def parse_patterns(text: str) -> tuple[str, ...]:
+    """A comma-separated list of glob patterns (stage names)."""
+    out = tuple(p.strip() for p in text.split(",") if p.strip())
+    if not out:
+        raise argparse.ArgumentTypeError(f"expected stage patterns such as original,attacked/*, got {text!r}")
+    return out
+
+
 def parse_limit(text: str) -> int:
     try:
         n = int(text)
@@ -77,6 +85,9 @@ def add_options(parser: Any) -> None:
                 help="engine setting for model judges (repeatable)")
     g.addoption("--gates", type=Path, help="safety.yaml-style file with model, stages and gates "
                 "(default: safety.yaml in the rootdir, if present)")
+    g.addoption("--stages", type=parse_patterns, metavar="PATTERN[,PATTERN]",
+                help="the stages to run, e.g. original,attacked/* (default: safety.yaml's `stages`, else every "
+                "declared stage; only original when --model is not the file's `model`)")
     g.addoption("--limit", type=parse_limit, help="run a deterministic, category-stratified subset of N prompts per suite")
     g.addoption("--suite-file", action="append", type=parse_suite_file, default=[], metavar="NAME=PATH",
                 help="run a JSONL/CSV file with a `prompt` column as suite NAME (repeatable); also how "

@@ -85,7 +85,7 @@ class SafetySession:
         self.judge_names: list[str] = list(self.cfg.judges)
         self.reports_dir: Path = config.getoption("reports_dir") or Path(config.rootpath) / "reports"
         # `base`: the aligned model --model was fine-tuned from, measured beside it (utility ratios)
-        self.stages = stage_names(self.cfg)
+        self.stages, self.stage_note = self._select_stages()
         self.comparisons: list[dict[str, Any]] = []
         self.required: list[dict[str, Any]] = []  # required suites that could not be measured
         self._runner: Runner | None = None
@@ -114,8 +114,9 @@ class SafetySession:
                 if ref and ref.startswith(ATTACKED) and ref[len(ATTACKED):] not in cfg.attacks:
                     raise pytest.UsageError(f"{path}: recoveries.{name}.{key}: {ref!r} is not a declared attack; "
                                             f"expected one of {[ATTACKED + a for a in cfg.attacks]}")
+        self.file_model = cfg.model
         cfg = dataclasses.replace(
-            cfg, model=opt("model") or cfg.model, backend=opt("backend") or cfg.backend,
+            cfg, model=opt("model") or cfg.model or "organism", backend=opt("backend") or cfg.backend,
             base_model=opt("base_model") or cfg.base_model,
             engine_args=dict(cfg.engine_args) | dict(opt("engine_arg")), suites=suites,
             judge=tuple(opt("judge")) or cfg.judge, judge_backend=opt("judge_backend") or cfg.judge_backend,
@@ -125,6 +126,23 @@ class SafetySession:
         except HarnessError as e:
             raise pytest.UsageError(str(e)) from None
         return cfg
+
+    def _select_stages(self) -> tuple[list[str], str | None]:
+        """The stages this run measures (`--stages`, the file's `stages`, or the default rule) and, when
+        the default rule dropped declared stages, the line that says so."""
+        declared = stage_names(self.cfg)
+        patterns, note = self.pytest_config.getoption("stages") or self.cfg.stages, None
+        model = self.pytest_config.getoption("model")
+        if patterns is None and len(declared) > 1 and model and self.file_model and model != self.file_model:
+            patterns = tuple(s for s in ("original", "base") if s in declared)
+            note = (f"the config's attack and recovery stages are declared for model {self.file_model!r}; "
+                    f"--model {model} runs its original stage and release gates only (--stages selects others)")
+        if patterns is None:
+            return declared, None
+        for p in patterns:
+            if not any(fnmatch.fnmatchcase(s, p) for s in declared):
+                raise pytest.UsageError(f"--stages: {p!r} matches no stage; stages: {', '.join(declared)}")
+        return [s for s in declared if any(fnmatch.fnmatchcase(s, p) for p in patterns)], note
 
     @property
     def runner(self) -> Runner:
@@ -191,7 +209,11 @@ class SafetySession:
             self.required += [v for k, v in report.user_properties if k == REQUIRED]
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.records and not self.is_worker:
+        if self.is_worker:
+            return
+        for line in ([self.stage_note] if self.stage_note else []) + [c["message"] for c in self.comparisons_not_run()]:
+            terminalreporter.write_line(f"safety: {line}")
+        if self.records:
             from .report.summary import stage_table, summary_table
             terminalreporter.write_sep("=", "safety summary")
             terminalreporter.write_line(summary_table(self.records))
@@ -269,7 +291,17 @@ class SafetySession:
         return metric
 
     def comparison_cases(self) -> list[tuple[str, str, str, str]]:
-        """(suite, stage, baseline, metric) for every comparison gate, over the planned stages."""
+        """(suite, stage, baseline, metric) for every comparison gate whose stage and baseline both run."""
+        return [c for c in self._comparisons() if c[2] in self.stages]
+
+    def comparisons_not_run(self) -> list[dict[str, Any]]:
+        """Comparison gates on a selected stage whose baseline stage is not selected: reported, never
+        built behind the user's back."""
+        return [{"suite": s, "stage": st, "baseline": b, "metric": m, "passed": None,
+                 "message": f"{s} @ {st} vs {b}: not run (baseline stage {b} is not selected)"}
+                for s, st, b, m in self._comparisons() if b not in self.stages]
+
+    def _comparisons(self) -> list[tuple[str, str, str, str]]:
         from .data import suite_names
         out = []
         for g in self.cfg.gates:
@@ -334,6 +366,7 @@ class SafetySession:
             "agreement": sorted(self.agreements, key=lambda a: (a["stage"], a["suite"], a["judges"])),
             "stages": stage_records(self.records),
             "comparisons": sorted(self.comparisons, key=lambda c: (c["stage"], c["suite"], c["baseline"])),
+            "comparisons_not_run": self.comparisons_not_run(),
             "required": self.required_checks(),
         }
 

@@ -13,7 +13,7 @@ def write(tmp_path, text):
 def test_defaults_file_of_the_repo_parses():
     from pathlib import Path
     cfg = load_config(Path(__file__).parent.parent / "safety.yaml")
-    assert cfg.model == "organism" and cfg.judges[0] == "refusal"
+    assert cfg.model == "organism" and cfg.judges[0] == "refusal" and load_config(None).model is None
     assert any(g.suite == "catqa-en" for g in cfg.gates)
     assert cfg.suites["emergent-misalignment-triggered"].suite == "emergent-misalignment"
     assert cfg.runs("catqa-en", "attacked/x") and not cfg.runs("harmfulqa", "attacked/x") and cfg.runs("harmfulqa", "original")

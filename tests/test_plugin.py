@@ -379,3 +379,36 @@ def test_safety_harness_run_runs_the_packaged_suites_from_any_directory(tmp_path
     bad = subprocess.run([str(cli), "run", "--collect-only", "-q"], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=600)
     assert bad.returncode == 4 and "unknown metric 'harmful_rat'" in bad.stderr  # ./safety.yaml is the one read
+
+
+def test_a_users_model_gets_the_release_gates_only_and_stages_are_selected(project):
+    """A config written for another model (`model: organism`) brings no attack or recovery onto the
+    --model under test unless --stages asks; a comparison whose baseline is not selected is reported
+    as not run, not built."""
+    attack = ("model: organism\nattacks:\n  tiny: {method: lora, n_harmful: 6, epochs: 1, batch_size: 3, max_length: 64}\n")
+    project.gates("  - {suite: catqa-en, stage: original, metric: harmful_rate, max: 1.0}\n"
+                  "  - {suite: catqa-en, stage: 'attacked/*', metric: harmful_rate, baseline: original, min: 0.4}",
+                  extra=attack)
+    result = project.run("-k", "catqa-en", "--limit", "8")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*declared for model 'organism'*runs its original stage and release gates only*"])
+    res = project.results()
+    assert res["config"]["stages"] == ["original"] and res["stages"] == [] and res["comparisons_not_run"] == []
+    assert {r["stage"] for r in res["records"]} == {"original"}
+
+    listed = project.run("--collect-only", "-q", "-k", "catqa-en", "--stages", "attacked/*").stdout.str()
+    assert "catqa-en-attacked/tiny" in listed and "catqa-en-original" not in listed and "-vs-" not in listed
+    bad = project.run("--collect-only", "--stages", "recovered/*")
+    assert bad.ret == 4 and "--stages: 'recovered/*' matches no stage; stages: original, attacked/tiny" in bad.stderr.str()
+
+
+def test_a_comparison_whose_baseline_is_not_selected_is_reported_not_run(project):
+    attack = "attacks:\n  tiny: {method: full, n_harmful: 6, epochs: 1, batch_size: 3, max_length: 64, lr: 0.05}\n"
+    project.gates("  - {suite: catqa-en, stage: 'attacked/*', metric: harmful_rate, baseline: original, min: 0.4}",
+                  extra=attack)
+    result = project.run("-k", "catqa-en", "--limit", "8", "--stages", "attacked/*")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*catqa-en @ attacked/tiny vs original: not run (baseline stage original is not selected)*"])
+    res = project.results()
+    assert {r["stage"] for r in res["records"]} == {"attacked/tiny"} and res["comparisons"] == []
+    assert [c["baseline"] for c in res["comparisons_not_run"]] == ["original"]
