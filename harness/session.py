@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from . import __version__
-from .backends import BackendSpec
+from .backends import BackendSpec, check_engine_args, engine_args_for
 from .cache import Cache
 from .config import Config, SuiteFile, load_config
 from .data import SuiteUnavailable
@@ -69,6 +69,9 @@ def check_before_run(cfg: Config, suites: list[str], base_url: str | None, where
         model = spec.partition(":")[2]
         if model.startswith(("/", "./", "../", "~")) and not Path(model).expanduser().exists():
             raise HarnessError(f"--judge {spec}: no such directory {model}")
+    for kind, args in ((cfg.backend, cfg.engine_args), (cfg.judge_backend or cfg.backend, cfg.judge_engine_args)):
+        if kind != "vllm":  # vLLM's list needs vllm imported: checked when its engine starts, before loading
+            check_engine_args(kind, args)
     if "openai" in (cfg.backend, cfg.judge_backend) and not (base_url or os.environ.get("OPENAI_BASE_URL")):
         raise HarnessError("--backend openai needs the server: pass --openai-base-url URL (or set OPENAI_BASE_URL)")
 
@@ -115,12 +118,21 @@ class SafetySession:
                     raise pytest.UsageError(f"{path}: recoveries.{name}.{key}: {ref!r} is not a declared attack; "
                                             f"expected one of {[ATTACKED + a for a in cfg.attacks]}")
         self.file_model = cfg.model
+        backend = opt("backend") or cfg.backend
+        judge_backend = opt("judge_backend") or cfg.judge_backend
+        try:  # engine settings keyed by backend: this run's backends' own, then the command line's
+            engine, note = engine_args_for(backend, cfg.engine_args, "engine_args")
+            judge_engine, judge_note = engine_args_for(judge_backend or backend, cfg.judge_engine_args,
+                                                       "judge_engine_args")
+        except HarnessError as e:
+            raise pytest.UsageError(f"{path}: {e}") from None
+        self.notes = [n for n in (note, judge_note) if n]
         cfg = dataclasses.replace(
-            cfg, model=opt("model") or cfg.model or "organism", backend=opt("backend") or cfg.backend,
+            cfg, model=opt("model") or cfg.model or "organism", backend=backend,
             base_model=opt("base_model") or cfg.base_model,
-            engine_args=dict(cfg.engine_args) | dict(opt("engine_arg")), suites=suites,
-            judge=tuple(opt("judge")) or cfg.judge, judge_backend=opt("judge_backend") or cfg.judge_backend,
-            judge_engine_args=dict(cfg.judge_engine_args) | dict(opt("judge_engine_arg")))
+            engine_args=engine | dict(opt("engine_arg")), suites=suites,
+            judge=tuple(opt("judge")) or cfg.judge, judge_backend=judge_backend,
+            judge_engine_args=judge_engine | dict(opt("judge_engine_arg")))
         try:
             check_before_run(cfg, known, opt("openai_base_url"), str(path or "safety.yaml"))
         except HarnessError as e:
@@ -211,7 +223,8 @@ class SafetySession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker:
             return
-        for line in ([self.stage_note] if self.stage_note else []) + [c["message"] for c in self.comparisons_not_run()]:
+        notes = self.notes + ([self.stage_note] if self.stage_note else [])
+        for line in notes + [c["message"] for c in self.comparisons_not_run()]:
             terminalreporter.write_line(f"safety: {line}")
         if self.records:
             from .report.summary import stage_table, summary_table

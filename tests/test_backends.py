@@ -573,3 +573,48 @@ def test_credentials_in_a_url_are_redacted_wherever_it_is_written(fake_api: Call
         backend.generate(greedy(["hi"]))
     assert "***@" in str(e.value) and password not in str(e.value) + caplog.text
     assert password not in str(BackendSpec("openai", base_url=url).identity())
+
+
+def test_engine_args_are_keyed_by_backend_and_a_flat_mapping_is_vllms() -> None:
+    from harness.backends import engine_args_for
+
+    nested = {"vllm": {"kv_cache_memory_bytes": 1 << 30}, "hf": {"batch_size": 4}}
+    assert engine_args_for("hf", nested, "engine_args") == ({"batch_size": 4}, None)
+    assert engine_args_for("openai", nested, "engine_args") == ({}, None)
+    flat = {"kv_cache_memory_bytes": 1 << 30}
+    args, note = engine_args_for("hf", flat, "engine_args")
+    assert args == {} and "flat mapping is read as vllm's" in note and "hf backend gets none" in note
+    assert engine_args_for("vllm", flat, "engine_args")[0] == flat
+    with pytest.raises(HarnessError, match="engine_args.hf: expected a mapping"):
+        engine_args_for("hf", {"hf": 4}, "engine_args")
+
+
+def test_a_setting_a_backend_does_not_take_is_one_line_before_loading(monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.backends.hf as hf_mod
+    from harness.backends import check_engine_args, load_backend
+    from harness.models import ModelRef
+
+    check_engine_args("hf", {"batch_size": 4, "attn_implementation": "eager", "device_map": "auto"})
+    with pytest.raises(HarnessError) as e:
+        check_engine_args("hf", {"kv_cache_memory_bytes": 1})
+    msg = str(e.value)
+    assert "\n" not in msg and "'kv_cache_memory_bytes' is not one the hf backend takes" in msg
+    assert "batch_size" in msg and "attn_implementation" in msg
+    with pytest.raises(HarnessError, match="did you mean 'batch_size'"):
+        check_engine_args("hf", {"batch_sise": 4})
+    check_engine_args("openai", {"max_concurrency": 2, "default_headers": {"x": "y"}})
+    with pytest.raises(HarnessError, match="'bogus' is not one the openai backend takes"):
+        check_engine_args("openai", {"bogus": 1})
+    monkeypatch.setattr(hf_mod.HFBackend, "__init__", lambda *a: (_ for _ in ()).throw(AssertionError("loaded")))
+    with pytest.raises(HarnessError, match="'bogus'"):
+        load_backend(ModelRef("m", "m", None, "fp"), BackendSpec("hf", {"bogus": 1}))
+
+
+@pytest.mark.slow
+def test_vllm_settings_are_checked_against_its_engine_args() -> None:
+    pytest.importorskip("vllm")
+    from harness.backends import check_engine_args
+
+    check_engine_args("vllm", {"max_model_len": 512, "enforce_eager": True, "kv_cache_memory_bytes": 1 << 30})
+    with pytest.raises(HarnessError, match="'max_modle_len' is not one the vllm backend takes \\(did you mean 'max_model_len'"):
+        check_engine_args("vllm", {"max_modle_len": 512})

@@ -412,3 +412,20 @@ def test_a_comparison_whose_baseline_is_not_selected_is_reported_not_run(project
     res = project.results()
     assert {r["stage"] for r in res["records"]} == {"attacked/tiny"} and res["comparisons"] == []
     assert [c["baseline"] for c in res["comparisons_not_run"]] == ["original"]
+
+
+def test_engine_settings_reach_only_their_backend(project):
+    """The shipped safety.yaml's vLLM setting does not reach from_pretrained on `--backend hf`; a setting
+    hf does not take stops the run in one line before any model loads."""
+    project.gates("  - {suite: catqa-en, metric: harmful_rate, max: 1.0}",
+                  extra="engine_args: {vllm: {kv_cache_memory_bytes: 1073741824}, hf: {batch_size: 4}}\n")
+    ok = project.run("-k", "catqa-en", "--limit", "4")
+    assert ok.ret == 0, ok.stdout.str()
+    bad = project.run("-k", "catqa-en", "--limit", "4", "--engine-arg", "bogus=1")
+    assert bad.ret == 4 and "engine argument 'bogus' is not one the hf backend takes" in bad.stderr.str()
+    assert len(bad.stderr.str().strip().splitlines()) == 1 and "passed" not in bad.stdout.str()
+    project.gates("  - {suite: catqa-en, metric: harmful_rate, max: 1.0}",
+                  extra="engine_args: {kv_cache_memory_bytes: 1073741824}\n")  # the old flat form: vLLM's
+    old = project.run("-k", "catqa-en", "--limit", "4")
+    assert old.ret == 0, old.stdout.str()
+    old.stdout.fnmatch_lines(["*engine_args: a flat mapping is read as vllm's settings (deprecated*"])

@@ -180,8 +180,41 @@ def scores_choices(kind: str) -> bool:
 
 
 def load_backend(model: "ModelRef", spec: BackendSpec) -> Backend:
-    """Construct the engine for `model`. Imports lazily so a missing vllm only matters if used."""
+    """Construct the engine for `model`, its engine settings checked first. Imports lazily so a missing
+    vllm only matters if used."""
+    check_engine_args(spec.kind, spec.engine_args)
     return backend_class(spec.kind)(model, spec)
+
+
+def engine_args_for(kind: str, engine_args: Mapping[str, Any], where: str) -> tuple[dict[str, Any], str | None]:
+    """Backend `kind`'s settings from a config's `engine_args` — keyed by backend (`{vllm: {...}, hf:
+    {...}, openai: {...}}`) — and a deprecation line when it is the old flat mapping, read as vLLM's
+    (a vLLM setting such as `kv_cache_memory_bytes` would otherwise reach from_pretrained)."""
+    if not engine_args:
+        return {}, None
+    if all(k in KINDS for k in engine_args):
+        for k, v in engine_args.items():
+            if not isinstance(v, Mapping):
+                raise HarnessError(f"{where}.{k}: expected a mapping of {k}'s engine settings, got {v!r}")
+        return dict(engine_args.get(kind) or {}), None
+    note = (f"{where}: a flat mapping is read as vllm's settings (deprecated; write `{where}: {{vllm: {{...}}}}`)"
+            + ("" if kind == "vllm" else f"; the {kind} backend gets none of them"))
+    return (dict(engine_args) if kind == "vllm" else {}), note
+
+
+def check_engine_args(kind: str, args: Mapping[str, Any]) -> None:
+    """One line for a setting backend `kind` does not take: the setting, the backend, what it takes."""
+    if not args:
+        return
+    accepted = backend_class(kind).accepted_engine_args()
+    unknown = sorted(set(args) - accepted) if accepted is not None else []
+    if unknown:
+        import difflib
+        near = difflib.get_close_matches(unknown[0], accepted, n=1)
+        listed = ", ".join(sorted(accepted)) if len(accepted) <= 40 else \
+            f"vllm.LLM's arguments and EngineArgs' {len(accepted)} fields"
+        raise HarnessError(f"engine argument {unknown[0]!r} is not one the {kind} backend takes"
+                           + (f" (did you mean {near[0]!r}?)" if near else "") + f"; it takes: {listed}")
 
 
 from ..models import ModelRef  # noqa: E402  (type only; models imports nothing from here)

@@ -15,8 +15,8 @@ Contracts (the same as the vLLM backend's):
   config names a `*ForSequenceClassification` architecture loads as a classifier and offers `classify`
   (logits) and `labels` (the config's id2label order) instead of `generate`.
 
-engine_args: `device`, `dtype` (or `torch_dtype`), `batch_size` (default 16), `device_map`; any other
-key goes to `AutoModelForCausalLM.from_pretrained`.
+engine_args: `device`, `dtype` (or `torch_dtype`), `batch_size` (default 16), `device_map`; the loading
+options of `from_pretrained` (FROM_PRETRAINED) go to it; any other key is refused before loading.
 """
 
 from __future__ import annotations
@@ -37,10 +37,23 @@ from . import PROMPT_TOO_LONG, messages_of, pair_token_ids, prompt_token_ids, re
 log = logging.getLogger(__name__)
 
 
+OWN_ARGS = frozenset({"device", "dtype", "torch_dtype", "batch_size", "device_map"})
+# from_pretrained's loading options (transformers 5; named parameters and the keys it pops from
+# **kwargs). Its **kwargs also set model config attributes, which silently does nothing for a typo, so
+# only these are passed on.
+FROM_PRETRAINED = frozenset({
+    "attn_implementation", "cache_dir", "force_download", "key_mapping", "local_files_only", "max_memory",
+    "offload_buffers", "offload_folder", "quantization_config", "revision", "subfolder", "token", "tp_plan",
+    "tp_size", "use_kernels", "variant", "disable_mmap", "experts_implementation"})
+
 class HFBackend:
     """Runs `model` with transformers `generate`, left-padded batches, on cuda if available."""
 
     name = "hf"
+
+    @staticmethod
+    def accepted_engine_args() -> frozenset[str]:
+        return OWN_ARGS | FROM_PRETRAINED
 
     def __init__(self, model: ModelRef, spec: BackendSpec) -> None:
         import torch

@@ -13,7 +13,7 @@ Contracts:
   `add_special_tokens` passed through (a vLLM server extension), so no chat template wraps it.
 
 engine_args: `max_concurrency`, `max_retries`, `retry_backoff`, `timeout` (seconds, default 600);
-any other key goes to the `openai.OpenAI` constructor (`default_headers`, `organization`, ...).
+`openai.OpenAI`'s own options (`default_headers`, `organization`, ...) go to its constructor.
 """
 
 from __future__ import annotations
@@ -46,6 +46,15 @@ class OpenAIBackend:
     """Sends each request as one chat completion to `base_url` for the model named `model.source`."""
 
     name = "openai"
+
+    @staticmethod
+    def accepted_engine_args() -> frozenset[str]:
+        import inspect
+
+        import openai
+        client = {p for p in inspect.signature(openai.OpenAI.__init__).parameters
+                  if not p.startswith("_") and p not in ("self", "api_key", "base_url", "max_retries")}
+        return frozenset({"max_concurrency", "max_retries", "retry_backoff", "timeout"} | client)
 
     def __init__(self, model: ModelRef, spec: BackendSpec) -> None:
         import openai

@@ -55,6 +55,20 @@ class VLLMBackend:
 
     name = "vllm"
 
+    @staticmethod
+    def accepted_engine_args() -> frozenset[str] | None:
+        """vllm.LLM's own arguments and the EngineArgs fields its **kwargs become (None without vllm:
+        nothing is refused here, and loading says vllm is missing)."""
+        import dataclasses
+        import inspect
+        try:
+            import vllm
+            from vllm.engine.arg_utils import EngineArgs
+        except ImportError:
+            return None
+        llm = {p for p in inspect.signature(vllm.LLM.__init__).parameters if p not in ("self", "kwargs", "model")}
+        return frozenset(llm | {f.name for f in dataclasses.fields(EngineArgs)})
+
     def __init__(self, model: ModelRef, spec: BackendSpec) -> None:
         try:
             import torch
