@@ -72,7 +72,7 @@ def add_options(parser: Any) -> None:
                 "--backend openai), or 'organism' for the embedded model (default: safety.yaml's `model`)")
     g.addoption("--base-model", help="the aligned model --model was fine-tuned from: recovery stages with "
                 "`source: original` restore toward it (default: safety.yaml's `base_model`)")
-    g.addoption("--backend", type=parse_backend, help="vllm (default), hf (transformers) or openai (HTTP)")
+    g.addoption("--backend", type=parse_backend, help="vllm (the default where it is installed), hf (transformers; the default otherwise) or openai (HTTP)")
     g.addoption("--engine-arg", action="append", type=parse_key_value, default=[], metavar="KEY=VALUE",
                 help="engine setting passed through to vllm.LLM / from_pretrained (repeatable), e.g. "
                 "tensor_parallel_size=2")
