@@ -9,13 +9,14 @@ is deleted and rebuilt, never loaded.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import IO, Callable, Sequence
 
 MANIFEST = "manifest.json"
 
@@ -75,6 +76,22 @@ def verify(d: Path, key: str | None = None, required: Sequence[str] = ()) -> str
     return None
 
 
+HELD: dict[str, IO[bytes]] = {}  # entry path → the open lock file that holds it for this process
+
+
+def hold(entry_dir: Path) -> None:
+    """Mark `entry_dir` in use by this process (until it exits) and record the use."""
+    key = str(entry_dir)
+    if key not in HELD:
+        f = open(entry_dir.parent / f"{entry_dir.name}.use", "ab")  # noqa: SIM115 (held open on purpose)
+        fcntl.flock(f, fcntl.LOCK_SH)
+        HELD[key] = f
+    try:
+        os.utime(entry_dir / MANIFEST)
+    except OSError:
+        pass
+
+
 def ensure_built(root: Path, key: str, build: Callable[[Path], None], required: Sequence[str],
                  label: str, progress: bool = True) -> Path:
     """`root/key`, built by `build(tmp_dir)` on first use and reused (after a hash check) afterwards."""
@@ -82,11 +99,13 @@ def ensure_built(root: Path, key: str, build: Callable[[Path], None], required: 
 
     final = root / key
     if final.is_dir() and verify(final, key, required) is None:
+        hold(final)  # in use by this process: `safety-harness cache prune` leaves it alone
         return final
     root.mkdir(parents=True, exist_ok=True)
     with FileLock(str(root / f"{key}.lock")):
         problem = verify(final, key, required) if final.exists() else None
         if final.exists() and problem is None:
+            hold(final)
             return final  # another process built it while we waited
         if final.exists():
             print(f"{label} cache entry {final} is damaged ({problem}); rebuilding", file=sys.stderr)
@@ -103,6 +122,7 @@ def ensure_built(root: Path, key: str, build: Callable[[Path], None], required: 
             os.replace(tmp, final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+    hold(final)
     return final
 
 

@@ -147,8 +147,65 @@ def register_diff(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_diff)
 
 
+def _cache_ls(args: argparse.Namespace) -> int:
+    import time
+
+    from tabulate import tabulate
+
+    from harness.artifacts import cache_root
+    from harness.cache_entries import entries, human, in_use, total_size
+
+    root = cache_root()
+    rows = [(e.kind, e.path.name, human(e.size), time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used)),
+             "yes" if in_use(e) else "") for e in entries(root)]
+    print(tabulate(rows, headers=["kind", "entry", "size", "last used", "in use"], tablefmt="simple") if rows
+          else "no built entries")
+    db = root / "cache.sqlite"
+    print(f"\n{root}: {human(total_size(root))} in all"
+          + (f" (generations and verdicts: {human(db.stat().st_size)} in {db.name})" if db.exists() else ""))
+    return 0
+
+
+def _cache_prune(args: argparse.Namespace) -> int:
+    from harness.cache_entries import human, prune
+
+    if args.older_than is None and args.max_size is None:
+        raise HarnessError("cache prune: say what to remove: --older-than DAYS and/or --max-size SIZE (e.g. 20G)")
+    removed, busy = prune(args.older_than, args.max_size, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for e in removed:
+        print(f"{verb} {e.kind}/{e.path.name} ({human(e.size)})")
+    for e in busy:
+        print(f"kept {e.kind}/{e.path.name} ({human(e.size)}): in use by a running process")
+    print(f"{verb} {len(removed)} entries, {human(sum(e.size for e in removed))}")
+    return 0
+
+
+def _size_arg(text: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    try:
+        return int(float(t[:-1]) * units[t[-1]]) if t and t[-1] in units else int(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size such as 500M or 20G, got {text!r}") from None
+
+
+def register_cache(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cache", help="what the harness cache holds on this disk (built models, stage checkpoints), "
+                       "and pruning it")
+    csub = p.add_subparsers(dest="action", required=True)
+    csub.add_parser("ls", help="entries with kind, size, last use, and whether a running process holds them"
+                    ).set_defaults(func=_cache_ls)
+    q = csub.add_parser("prune", help="remove entries unused for DAYS and/or the least recently used beyond SIZE; "
+                        "never one a running process holds; generations and verdicts (cache.sqlite) are kept")
+    q.add_argument("--older-than", type=float, metavar="DAYS", help="remove entries not used for DAYS days")
+    q.add_argument("--max-size", type=_size_arg, metavar="SIZE", help="then keep the entries within SIZE (e.g. 20G)")
+    q.add_argument("--dry-run", action="store_true", help="say what would be removed")
+    q.set_defaults(func=_cache_prune)
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [register_organism, register_ches, register_report,
-                                                                register_diff, register_stages]
+                                                                register_diff, register_stages, register_cache]
 
 
 def parser() -> argparse.ArgumentParser:

@@ -244,6 +244,9 @@ class SafetySession:
                 terminalreporter.write_sep("-", "by stage (95 % Wilson intervals)")
                 terminalreporter.write_line(by_stage)
             terminalreporter.write_line(f"reports: {self.reports_dir / 'results.json'}  {self.reports_dir / 'index.html'}")
+            from .cache_entries import human, total_size
+            terminalreporter.write_line(f"cache: {cache_root()} holds {human(total_size())} "
+                                        "(`safety-harness cache ls`, `safety-harness cache prune`)")
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self._runner is not None:

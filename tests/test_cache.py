@@ -127,3 +127,52 @@ def test_a_manifest_covers_files_in_subdirectories(tmp_path):
     assert verify(tmp_path, "k", ("config.json", "adapter/adapter_model.safetensors")) is None
     (tmp_path / "adapter" / "adapter_model.safetensors").write_bytes(b"tampered")
     assert "adapter/adapter_model.safetensors does not match" in verify(tmp_path, "k")
+
+
+def _entry(root, kind, key, size, age_days):
+    import os
+    import time
+
+    from harness.artifacts import write_manifest
+
+    d = root / kind / key
+    d.mkdir(parents=True)
+    (d / "model.safetensors").write_bytes(b"x" * size)
+    write_manifest(d, key)
+    t = time.time() - age_days * 86400
+    os.utime(d / "manifest.json", (t, t))
+    return d
+
+
+def test_cache_ls_and_prune_by_age_and_size_never_an_entry_in_use(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from harness.cache_entries import entries, prune
+
+    monkeypatch.setenv("SAFETY_HARNESS_CACHE", str(tmp_path))
+    old = _entry(tmp_path, "stages", "old", 1000, 40)
+    busy = _entry(tmp_path, "stages", "busy", 1000, 50)
+    mid = _entry(tmp_path, "organism", "mid", 3000, 5)
+    new = _entry(tmp_path, "organism", "new", 2000, 0)
+    assert [e.path for e in entries()] == [busy, old, mid, new]  # least recently used first
+    # another process holds `busy` (what ensure_built does for each entry a run uses)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from pathlib import Path; from harness.artifacts import hold; "
+                               f"hold(Path({str(busy)!r})); print('held', flush=True); sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        removed, kept = prune(older_than_days=30)  # holding it recorded a use: `busy` is not old any more
+        assert [e.path for e in removed] == [old] and kept == [] and not old.exists() and busy.exists()
+        removed, _ = prune(max_bytes=3500, dry_run=True)  # 6,000 B: the least recently used go first
+        assert [e.path for e in removed] == [mid] and mid.exists()
+        removed, kept = prune(max_bytes=0, dry_run=True)
+        assert [e.path for e in removed] == [mid, new] and [e.path for e in kept] == [busy]
+        out = subprocess.run([sys.executable, "-m", "harness.cli", "cache", "ls"], capture_output=True, text=True,
+                             env={**__import__("os").environ, "SAFETY_HARNESS_CACHE": str(tmp_path)})
+        assert "busy" in out.stdout and "yes" in out.stdout and "organism" in out.stdout, out.stdout + out.stderr
+    finally:
+        holder.stdin.close()
+        holder.wait()
+    removed, kept = prune(max_bytes=0)
+    assert [e.path for e in removed] == [mid, new, busy] and kept == []  # released when its process ended
