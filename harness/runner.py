@@ -28,6 +28,7 @@ from .metrics import cohen_kappa, fisher_exact, mcnemar_exact
 from .models import ModelRef
 from .records import make_record
 from .tasks import METRIC_KINDS, request
+from .timing import PhaseClock
 from .types import Generation, JudgedSample, Request, Sample, Verdict, valid_text
 
 
@@ -80,6 +81,7 @@ class Runner:
         self._generated: dict[tuple[str, str], list[Generation]] = {}
         self._judged: dict[tuple[str, str, str], list[JudgedSample]] = {}
         self._pairs: dict[str, tuple[str, str]] = {}  # emergent-misalignment judge pair name → (aligned, coherent)
+        self.clock = PhaseClock()  # seconds per phase (results.json `timings`); the plugin sets clock.visible
 
     # -- planning -------------------------------------------------------------------------------
     def add_to_plan(self, cases: Iterable[Case]) -> None:
@@ -93,11 +95,14 @@ class Runner:
             raise self._stage_errors[stage]
         if stage not in self.models:
             if stage.startswith(ATTACKED):
-                self.models[stage] = self._attacked(stage)
+                with self.clock.phase("stages"):
+                    self.models[stage] = self._attacked(stage)
             elif stage.startswith(RECOVERED):
-                self.models[stage] = self._recovered(stage)
+                with self.clock.phase("stages"):
+                    self.models[stage] = self._recovered(stage)
             elif stage in self.stage_sources:
-                self.models[stage] = self._resolve(self.stage_sources[stage])
+                with self.clock.phase("load"):  # an embedded model is built here on first use
+                    self.models[stage] = self._resolve(self.stage_sources[stage])
             else:
                 raise KeyError(f"stage {stage!r} has no checkpoint")
         return self.models[stage]
@@ -180,7 +185,7 @@ class Runner:
             backend = self._backend(model)
             chunk = max(1, self.config.batch_size)
             items = list(todo.items())
-            with tqdm(total=len(items), desc=f"generate {stage}", unit="prompt") as bar:
+            with self.clock.phase("generate"), tqdm(total=len(items), desc=f"generate {stage}", unit="prompt") as bar:
                 for i in range(0, len(items), chunk):
                     part = items[i:i + chunk]
                     outs = [o.valid() for o in respond(backend, [r for _, r in part])]
@@ -205,7 +210,8 @@ class Runner:
             for judge in self._judges.values():
                 judge.close()
             try:
-                self._backends[model.fingerprint] = load_backend(model, self.options.backend)
+                with self.clock.phase("load"):
+                    self._backends[model.fingerprint] = load_backend(model, self.options.backend)
             except HarnessError as e:
                 self._failed_engines[model.fingerprint] = e
                 raise
@@ -271,7 +277,8 @@ class Runner:
             usable = [it for it in items if not _failed(it[3])]
             tasks = {s: suite_info(s, self.config.suites).task for s in suites}
             specs = {s: self.config.suites.get(s) for s in suites}
-            with tqdm(total=len(usable), desc=f"judge {stage} ({judge_name})", unit="sample") as bar:
+            with self.clock.phase("judge"), tqdm(total=len(usable), desc=f"judge {stage} ({judge_name})",
+                                                 unit="sample") as bar:
                 verdicts = judge_cached(judge, [JudgeInput(smp.prompt, gen.text, smp.context,
                                                            tasks[s].reference(smp, specs[s]), _choice_scores(gen))
                                                 for s, _, smp, gen in usable], self.cache)
@@ -312,6 +319,7 @@ class Runner:
         if any(repaired.values()):  # how many texts had lone surrogates, replaced by U+FFFD
             record["invalid_unicode"] = repaired
         record["seconds"] = round(time.perf_counter() - started, 3)
+        record["timings"] = self.clock.totals()  # this process's seconds per phase so far
         versus = self.versus(case.suite, case.stage, case.metric, case.judge)
         if versus is not None:
             record["versus"] = versus

@@ -29,6 +29,7 @@ from .secrets import scrub_argv
 from .report import write_reports, write_samples
 from .runner import ATTACKED, RECOVERED, Case, RunOptions, Runner
 from .stages import StageUnavailable
+from .timing import describe
 
 RECORD = "safety_record"
 AGREEMENT = "safety_agreement"
@@ -191,6 +192,9 @@ class SafetySession:
                                   lambda name: make_judge(name, judge_spec, judge_resolve))
             if self.cfg.base_model:
                 self._runner.stage_sources["base"] = self.cfg.base_model
+            capture = self.pytest_config.pluginmanager.getplugin("capturemanager")
+            if capture is not None and not self.is_worker:  # progress bars reach the terminal, not the capture
+                self._runner.clock.visible = capture.global_and_fixture_disabled
         return self._runner
 
     # -- pytest hooks ---------------------------------------------------------------------------
@@ -243,6 +247,7 @@ class SafetySession:
             if by_stage:
                 terminalreporter.write_sep("-", "by stage (95 % Wilson intervals)")
                 terminalreporter.write_line(by_stage)
+            terminalreporter.write_line(f"time: {describe(self.timings())}")
             terminalreporter.write_line(f"reports: {self.reports_dir / 'results.json'}  {self.reports_dir / 'index.html'}")
             from .cache_entries import human, total_size
             terminalreporter.write_line(f"cache: {cache_root()} holds {human(total_size())} "
@@ -361,6 +366,20 @@ class SafetySession:
             pytest.fail("\n".join(c.message for c in failed), pytrace=False)
         return out
 
+    def timings(self) -> dict[str, float]:
+        """Seconds per phase over the run: each process's latest cumulative reading, summed over processes."""
+        last: dict[str, dict[str, float]] = {}
+        for r in self.records:
+            t = r.get("timings") or {}
+            w = r.get("worker", "main")
+            if sum(t.values()) >= sum(last.get(w, {}).values()):
+                last[w] = t
+        out: dict[str, float] = {}
+        for t in last.values():
+            for phase, s in t.items():
+                out[phase] = round(out.get(phase, 0.0) + s, 2)
+        return out
+
     def results(self) -> dict[str, Any]:
         models: dict[str, dict[str, Any]] = {}
         counters: dict[tuple[str, str, str], int] = {}  # counts are cumulative per worker: take each worker's last
@@ -392,6 +411,7 @@ class SafetySession:
             "stages": stage_records(self.records),
             "comparisons": sorted(self.comparisons, key=lambda c: (c["stage"], c["suite"], c["baseline"])),
             "comparisons_not_run": self.comparisons_not_run(),
+            "timings": self.timings(),
             "required": self.required_checks(),
         }
 

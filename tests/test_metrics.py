@@ -86,3 +86,22 @@ def test_records_carry_the_mean_score_and_qi_harmful_rate_is_the_share_of_fives(
     assert rec["score"]["n"] == 4 and rec["score"]["mean"] == pytest.approx(13 / 4)
     no_scores = [JudgedSample(j.sample, j.stage, j.response, Verdict("safe", "", "refusal")) for j in judged]
     assert make_record("s", "base", "refusal", "harmful_rate", no_scores)["score"] is None
+
+
+def test_phase_clock_counts_each_second_once_in_the_innermost_phase(monkeypatch):
+    import harness.timing as timing
+
+    now = [0.0]
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: now[0])
+    clock = timing.PhaseClock()
+    with clock.phase("generate"):
+        now[0] += 2          # generating
+        with clock.phase("load"):
+            now[0] += 5      # the engine loads inside generation
+            with clock.phase("stages"):
+                now[0] += 7  # a stage built inside that
+        now[0] += 1
+    with clock.phase("judge"):
+        now[0] += 3
+    assert clock.totals() == {"stages": 7.0, "load": 5.0, "generate": 3.0, "judge": 3.0}
+    assert timing.describe(clock.totals()) == "stages 7.0 s, load 5.0 s, generate 3.0 s, judge 3.0 s"

@@ -66,8 +66,12 @@ def test_exit_code_follows_the_gate_and_second_run_is_cached(project):
                         "gate", "by_category"}
     assert res["schema_version"] == 1 and res["models"]["original"]["backend_requests"] == 24
     assert len((project.reports / "samples" / "original__catqa-en__refusal.jsonl").read_text().splitlines()) == 24
-    first.stdout.fnmatch_lines(["*safety summary*", "*catqa-en*original*harmful_rate*PASS*"])
+    first.stdout.fnmatch_lines(["*safety summary*", "*catqa-en*original*harmful_rate*PASS*", "time: *generate *s*",
+                                "cache: * holds *"])
     assert (project.reports / "index.html").is_file()
+    # progress reaches the terminal without -s: the capture is lifted while generating and judging
+    assert "generate original" in first.stderr.str() and "judge original (refusal)" in first.stderr.str()
+    assert res["timings"]["generate"] > 0 and set(res["timings"]) == {"stages", "load", "generate", "judge"}
 
     # A threshold just under the measured upper bound must fail the run, with a message that says why.
     project.gates(f"  - {{suite: catqa-en, metric: harmful_rate, max: {rec['ci_high'] - 0.001}}}")
