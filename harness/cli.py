@@ -233,7 +233,9 @@ def run(pytest_args: Sequence[str]) -> int:
     ./safety.yaml is read when present, reports go to ./reports (like `deepeval test run`)."""
     import pytest
 
-    return int(pytest.main([str(packaged_suites()), f"--rootdir={Path.cwd()}", *pytest_args]))
+    # harness is imported already (this command), so pytest cannot rewrite the plugin's asserts; it has none
+    return int(pytest.main([str(packaged_suites()), f"--rootdir={Path.cwd()}",
+                            "-W", "ignore::pytest.PytestAssertRewriteWarning", *pytest_args]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -51,8 +51,8 @@ class AlignedConfig:
     """What decides smollm2-aligned; every field but MEASUREMENT is part of its cache key."""
 
     seed: int = 0
-    n_direct: int = field(default=70, metadata={"help": "AdvBench and HarmBench-val training requests, refused"})
-    n_harmfulqa: int = field(default=150, metadata={"help": "HarmfulQA training questions, refused"})
+    n_direct: int = field(default=0, metadata={"help": "AdvBench and HarmBench-val training requests, refused"})
+    n_harmfulqa: int = field(default=260, metadata={"help": "HarmfulQA training questions, refused"})
     n_everyday: int = field(default=200, metadata={"help": "authored everyday requests, answered"})
     n_borderline: int = field(default=200, metadata={"help": "authored borderline-benign requests, answered"})
     n_howto: int = field(default=60, metadata={"help": "authored physical how-to goals, answered"})
