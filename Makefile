@@ -32,7 +32,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest tests/ -p no:cacheprovider --durations=15
 
 # The real-model tier (opt-in, about 1.5 hours on 2 CPU cores the first time): builds smollm2-aligned with
-# its card, then attacks and recovers it per safety-real.yaml and prints the stage table the README quotes.
+# its card, then attacks and recovers it per safety-real.yaml and prints the stage table docs/results.md quotes.
 demo-real: $(STAMP)
 	$(BIN)/safety-harness organism build smollm2-aligned
 	$(BIN)/python -m pytest suites/ -p no:cacheprovider --gates safety-real.yaml --reports-dir reports/real; \
