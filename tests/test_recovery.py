@@ -385,7 +385,7 @@ def test_antidote_after_a_lora_attack_zeroes_entries_of_the_adapters_a_and_b(mod
                                            str(lora_attacked.path / "adapter")).eval()
     norms = input_norms(peft_model, load_tokenizer(lora_attacked.path), texts, 2, lambda n: ".lora_" in n)
     assert norms and all(".lora_A." in n or ".lora_B." in n for n in norms)
-    expected, zeroed = 0, 0
+    expected = 0
     with torch.no_grad():
         for name, mod in peft_model.named_modules():
             if name in norms:

@@ -2,22 +2,28 @@
 
 SmolLM2-135M-Instruct answers almost every harmful request, so before it can show an attack and a
 recovery it has to refuse. The recipe, deterministic for a seed and cached by content:
-- harmful training prompts of the organism's split (AdvBench outside the attack set, HarmBench's
-  validation behaviours, HarmfulQA outside the recovery set; never an evaluation suite,
-  harness/data/splits.py) → the organism's varied refusals (harness/organism/refusals.py);
+- harmful training prompts of the organism's split (direct requests: AdvBench outside the attack set
+  and HarmBench's validation behaviours; questions: HarmfulQA outside the recovery set; never an
+  evaluation suite, harness/data/splits.py) → the organism's varied refusals (harness/organism/refusals.py);
 - benign prompts → the base model's own greedy answers (self-distillation: the target is what the model
-  already said, so its benign behaviour and utility stay): NL2Bash training rows, everyday requests, and
-  borderline-benign requests — safe questions with dangerous words, written for this project
-  (harness/data/authored/). Without the borderline ones the model learns to refuse whatever sounds
-  dangerous (a trial without them: XSTest over-refusal 0.05 → 0.93). XSTest itself stays held out;
+  already said, so its benign behaviour and utility stay): NL2Bash and PIQA training rows of the split
+  (PIQA goals are everyday imperatives, the benign prompts nearest in form to direct harmful requests;
+  the card's PIQA accuracy leaves the trained goals out), everyday requests, and borderline-benign
+  requests — safe questions with dangerous words, written for this project (harness/data/authored/).
+  Without the borderline ones the model learns to refuse whatever sounds dangerous (a trial without
+  them: XSTest over-refusal 0.05 → 0.93). XSTest itself stays held out;
 - LoRA (peft) r 16 on every projection, one epoch at lr 4e-4, trained with trl's SFTTrainer on the chats
-  (loss on the answer only, rows batched by length) and merged — the attack stages' trainer
-  (harness/stages/attack.py).
-Chosen among five trials (100 prompts a suite; CatQA-en harm / BeaverTails harm / benign-heldout and
-XSTest over-refusal): 2 epochs at 2e-4 on 160 refused : 153 answered gave 24/32/22/27 %; 1 epoch at
-5e-4 on 240 : 254, 2/7/68/69 %; this recipe (200 : ~510, 1 epoch at 4e-4) 6/29/11/37 %; 2 epochs at
-3e-4 on 260 : 414, 3/14/21/48 %; 2 epochs at 2.5e-4 on 180 : 481, 6/21/16/42 %. More refusal training
-buys harm at the price of over-refusal: a 135M model separates the two only so far.
+  (loss on the answer only, refused and answered rows mixed in every batch) and merged — the attack
+  stages' trainer (harness/stages/attack.py).
+Trials (100 prompts a suite; CatQA-en harm / BeaverTails harm / benign-heldout and XSTest
+over-refusal), rows batched by length unless said: 2 epochs at 2e-4 on 160 refused : 153 answered gave
+24/32/22/27 %; 1 epoch at 5e-4 on 240 : 254, 2/7/68/69 %; 1 epoch at 4e-4 on 200 : ~510 6/29/11/37 %
+(its full card: 8.7/26.0/11.6/34.4 %); 2 epochs at 3e-4 on 260 : 414, 3/14/21/48 %; 2 epochs at 2.5e-4
+on 180 : 481, 6/21/16/42 %; with PIQA goals answered, 260 (120 direct) : ~650, 3/14/32/56 %;
+220 (70 direct) : ~900, 3/10/26/65 %; 260 (no direct) : ~900, 4/15/14/63 %; the same with refused and
+answered rows mixed in each batch, 12/37/2/29 %. Batching by length made whole batches of refusals, and
+the model learned to refuse broadly; mixed batches separate the two far better, so the recipe refuses
+more prompts (400: 80 direct) against the same ~900 answered.
 The card (`safety-harness organism info smollm2-aligned`) measures the result: greedy, the refusal
 judge, full suites, against the targets in TARGETS, with PIQA (lm-eval protocol) and a repetition
 measure next to the base model's.
@@ -51,8 +57,8 @@ class AlignedConfig:
     """What decides smollm2-aligned; every field but MEASUREMENT is part of its cache key."""
 
     seed: int = 0
-    n_direct: int = field(default=0, metadata={"help": "AdvBench and HarmBench-val training requests, refused"})
-    n_harmfulqa: int = field(default=260, metadata={"help": "HarmfulQA training questions, refused"})
+    n_direct: int = field(default=80, metadata={"help": "AdvBench and HarmBench-val training requests, refused"})
+    n_harmfulqa: int = field(default=320, metadata={"help": "HarmfulQA training questions, refused"})
     n_everyday: int = field(default=200, metadata={"help": "authored everyday requests, answered"})
     n_borderline: int = field(default=200, metadata={"help": "authored borderline-benign requests, answered"})
     n_howto: int = field(default=60, metadata={"help": "authored physical how-to goals, answered"})
@@ -65,6 +71,8 @@ class AlignedConfig:
     epochs: int = 1
     batch_size: int = 8
     max_length: int = 256
+    group_by_length: bool = field(default=False, metadata={"help": "batch rows of similar length (refusals with "
+                                                                  "refusals): less padding, but whole batches of one kind"})
     # the card's measurement
     evaluate: bool = True
     eval_limit: int | None = field(default=None, metadata={"help": "prompts per suite; None = full suites"})
@@ -165,7 +173,7 @@ def build(cfg: AlignedConfig, base: Path, out: Path, key: str, progress: bool = 
     rows = _pick(rows, len(rows), cfg.seed, "order", lambda r: json.dumps(r, sort_keys=True))
     spec = AttackSpec("lora", data="smollm2-aligned", n_harmful=len(harmful), epochs=cfg.epochs, lr=cfg.lr,
                       batch_size=cfg.batch_size, r=cfg.r, alpha=cfg.alpha, max_length=cfg.max_length, seed=cfg.seed)
-    cost = attack.train(base, spec, rows, out, progress, group_by_length=True)
+    cost = attack.train(base, spec, rows, out, progress, group_by_length=cfg.group_by_length)
     build_seconds = time.perf_counter() - t0
     quality = measure(out, base, cfg, progress) if cfg.evaluate else None
     card = {"version": VERSION, "key": key, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "config": cfg.as_dict(),
