@@ -27,7 +27,13 @@ class Entry:
 
     @property
     def lock_file(self) -> Path:
+        """Held shared by each process that uses the entry (artifacts.hold)."""
         return self.path.parent / f"{self.path.name}.use"
+
+    @property
+    def build_lock(self) -> Path:
+        """Held by the process that builds the entry (artifacts.ensure_built)."""
+        return self.path.parent / f"{self.path.name}.lock"
 
 
 def _size(path: Path) -> int:
@@ -50,9 +56,11 @@ def total_size(root: Path | None = None) -> int:
 
 
 def in_use(entry: Entry) -> bool:
-    """Whether another process holds the entry (its shared lock), or builds beside it."""
-    for lock in (entry.lock_file, entry.path.parent / f"{entry.path.name}.lock"):
-        if not lock.exists() or str(entry.path) in HELD:
+    """Whether this process or another holds the entry (its shared lock), or one builds beside it."""
+    if str(entry.path) in HELD:
+        return True
+    for lock in (entry.lock_file, entry.build_lock):
+        if not lock.exists():
             continue
         with open(lock, "ab") as f:
             try:
@@ -60,7 +68,7 @@ def in_use(entry: Entry) -> bool:
                 fcntl.flock(f, fcntl.LOCK_UN)
             except BlockingIOError:
                 return True
-    return str(entry.path) in HELD
+    return False
 
 
 def prune(older_than_days: float | None = None, max_bytes: int | None = None, root: Path | None = None,
@@ -80,7 +88,7 @@ def prune(older_than_days: float | None = None, max_bytes: int | None = None, ro
             continue
         if not dry_run:
             shutil.rmtree(e.path, ignore_errors=True)
-            for side in (e.lock_file, e.path.parent / f"{e.path.name}.lock"):
+            for side in (e.lock_file, e.build_lock):
                 side.unlink(missing_ok=True)
         removed.append(e)
         total -= e.size
@@ -88,8 +96,11 @@ def prune(older_than_days: float | None = None, max_bytes: int | None = None, ro
 
 
 def human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+    """Bytes as B, KiB, MiB or GiB."""
+    if n < 1024:
+        return f"{n:.0f} B"
+    for unit in ("KiB", "MiB", "GiB"):
         n /= 1024
-    return f"{n:.1f} GiB"
+        if n < 1024 or unit == "GiB":
+            break
+    return f"{n:.1f} {unit}"
