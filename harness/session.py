@@ -95,7 +95,7 @@ class SafetySession:
         self.judge_names: list[str] = list(self.cfg.judges)
         self.reports_dir: Path = config.getoption("reports_dir") or Path(config.rootpath) / "reports"
         # `base`: the aligned model --model was fine-tuned from, measured beside it (utility ratios)
-        self.stages, self.stage_note = self._select_stages()
+        self.stages = self._select_stages()
         self.comparisons: list[dict[str, Any]] = []
         self.required: list[dict[str, Any]] = []  # required suites that could not be measured
         self._runner: Runner | None = None
@@ -149,9 +149,9 @@ class SafetySession:
             raise pytest.UsageError(str(e)) from None
         return cfg
 
-    def _select_stages(self) -> tuple[list[str], str | None]:
-        """The stages this run measures (`--stages`, the file's `stages`, or the default rule) and, when
-        the default rule dropped declared stages, the line that says so."""
+    def _select_stages(self) -> list[str]:
+        """The stages this run measures (`--stages`, the file's `stages`, or the default rule); when the
+        default rule drops declared stages, a line in `notes` says so."""
         declared = stage_names(self.cfg)
         patterns, note = self.pytest_config.getoption("stages") or self.cfg.stages, None
         model = self.pytest_config.getoption("model")
@@ -160,11 +160,13 @@ class SafetySession:
             note = (f"the config's attack and recovery stages are declared for model {self.file_model!r}; "
                     f"--model {model} runs its original stage and release gates only (--stages selects others)")
         if patterns is None:
-            return declared, None
+            return declared
         for p in patterns:
             if not any(fnmatch.fnmatchcase(s, p) for s in declared):
                 raise pytest.UsageError(f"--stages: {p!r} matches no stage; stages: {', '.join(declared)}")
-        return [s for s in declared if any(fnmatch.fnmatchcase(s, p) for p in patterns)], note
+        if note:
+            self.notes.append(note)
+        return [s for s in declared if any(fnmatch.fnmatchcase(s, p) for p in patterns)]
 
     @property
     def runner(self) -> Runner:
@@ -236,8 +238,7 @@ class SafetySession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker:
             return
-        notes = self.notes + ([self.stage_note] if self.stage_note else [])
-        for line in notes + [c["message"] for c in self.comparisons_not_run()]:
+        for line in self.notes + [c["message"] for c in self.comparisons_not_run()]:
             terminalreporter.write_line(f"safety: {line}")
         if self.records:
             from .report.summary import stage_table, summary_table
