@@ -36,7 +36,8 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["SAFETY_HARNESS_CACHE"] = tmp  # a memo of our own
-        from harness.artifacts import file_hash, sha256_file as full_hash
+        from harness.artifacts import file_hash
+        from harness.artifacts import sha256_file as full_hash
 
         f = args.file
         if f is None:

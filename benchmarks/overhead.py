@@ -40,9 +40,8 @@ def run_harness(model: str, keyword: str, cache_dir: Path, reports: Path, gates:
 
 
 def run_raw(model_path: str, suites: list[str], engine_args: dict, max_tokens: int, limit: int | None) -> tuple[float, int]:
-    from vllm import LLM, SamplingParams
-
     import torch
+    from vllm import LLM, SamplingParams
 
     from harness.backends.vllm import cpu_engine_defaults
     from harness.data import load_suite

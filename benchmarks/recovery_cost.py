@@ -78,7 +78,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
-    from harness.data.splits import recovery_prompts
+    from harness.data.reserved import recovery_prompts
     from harness.organism import ensure_organism
 
     prompts = recovery_prompts()[: args.prompts]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .artifacts import HELD, MANIFEST, cache_root
 
+
 @dataclass(frozen=True)
 class Entry:
     kind: str       # organism, smollm2-aligned, stages, gguf, … (the folder under the cache root)

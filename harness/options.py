@@ -59,6 +59,7 @@ def parse_backend(text: str) -> str:
 
 def parse_judge(text: str) -> str:
     from judges import validate
+
     from .errors import HarnessError
     try:
         return validate(text)

@@ -22,12 +22,12 @@ from .backends import Backend, BackendSpec, load_backend, respond, scores_choice
 from .cache import Cache, request_key
 from .config import Config
 from .data import SuiteUnavailable, load_suite, suite_info
+from .data.tasks import METRIC_KINDS, request
 from .errors import HarnessError
 from .judging import Judge, JudgeInput, judge_cached
 from .metrics import cohen_kappa, fisher_exact, mcnemar_exact
 from .models import ModelRef
 from .records import make_record
-from .tasks import METRIC_KINDS, request
 from .timing import PhaseClock
 from .types import Generation, JudgedSample, Request, Sample, Verdict, valid_text
 

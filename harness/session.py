@@ -25,9 +25,9 @@ from .data import SuiteUnavailable
 from .errors import HarnessError
 from .gates import check_all, check_comparison, comparison_gates
 from .models import cache_root, resolve_model
-from .secrets import scrub_argv
 from .report import write_reports, write_samples
-from .runner import ATTACKED, RECOVERED, Case, RunOptions, Runner
+from .runner import ATTACKED, RECOVERED, Case, Runner, RunOptions
+from .secrets import scrub_argv
 from .stages import StageUnavailable
 from .timing import describe
 

@@ -49,7 +49,7 @@ FACTORIES: dict[str, Factory] = {
     "xstest": Factory(".xstest", "XSTestJudge"),
 }
 
-# Utility scorers: picked by a suite's task (harness.tasks), not by --judge; they read the reference.
+# Utility scorers: picked by a suite's task (harness.data.tasks), not by --judge; they read the reference.
 SCORERS: dict[str, Factory] = {
     "answer": Factory(".answers", "AnswerScorer"),
     "humaneval": Factory(".humaneval", "HumanEvalScorer"),

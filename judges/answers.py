@@ -2,7 +2,7 @@
 (every verdict is `safe`, with `correct` set); the utility metrics count `correct`.
 
 The reference is a JSON object `{"rule": ..., "answer": ..., ...}` built by the suite's task
-(`harness.tasks`), so one scorer serves every rule and a mixed suite (benign-heldout) picks a rule per
+(`harness.data.tasks`), so one scorer serves every rule and a mixed suite (benign-heldout) picks a rule per
 sample. Rules:
 
 - `gsm8k` (GSM8K asked the lm-eval way): lm-evaluation-harness's gsm8k task exactly. `correct` is its
@@ -35,7 +35,6 @@ import string
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Mapping, Sequence
 
-from harness.errors import HarnessError
 from harness.judging import JudgeInput
 from harness.types import Verdict
 
@@ -174,13 +173,6 @@ RULES: dict[str, Callable[..., tuple[bool, float | None, str]]] = {
     "number": _number, "gsm8k": _gsm8k, "command": _command, "choice": _choice, "closest": _closest,
     "alias": _alias,
 }
-
-
-def reference(rule: str, answer: Any, **extra: Any) -> str:
-    """The reference string the `answer` scorer reads (what `harness.tasks` builds)."""
-    if rule not in RULES:
-        raise HarnessError(f"unknown answer rule {rule!r}; expected one of {sorted(RULES)}")
-    return json.dumps({"rule": rule, "answer": answer, **extra}, ensure_ascii=False, sort_keys=True)
 
 
 class AnswerScorer:

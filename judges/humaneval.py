@@ -11,7 +11,7 @@ the program ran to its end, as upstream's `check_correctness` counts it (an exce
 `failed`, `timeout`) is the verdict's category. Without bubblewrap the suite skips with what to install,
 unless `--unsafe-unsandboxed-code` is passed.
 
-The reference is `{"test": ..., "entry_point": ...}` as JSON (built by `harness.tasks`).
+The reference is `{"test": ..., "entry_point": ...}` as JSON (built by `harness.data.tasks`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import json
 import re
 from typing import Any, Sequence
 
-from harness.data import SuiteUnavailable
+from harness.errors import SuiteUnavailable
 from harness.judging import JudgeInput
 from harness.sandbox import Limits, run_many, unavailable, unsafe_allowed
 from harness.types import Verdict

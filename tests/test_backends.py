@@ -25,8 +25,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from harness.backends import BackendSpec, load_backend
-from harness.backends import PROMPT_TOO_LONG, request_seed
+from harness.backends import PROMPT_TOO_LONG, BackendSpec, load_backend, request_seed
 from harness.backends.vllm import cpu_engine_defaults
 from harness.errors import HarnessError
 from harness.models import ModelRef

@@ -60,7 +60,7 @@ def test_text_that_is_not_valid_unicode_is_repaired_before_it_is_stored(tmp_path
     as they are they crashed every later run. They become U+FFFD and are counted."""
     import pytest
 
-    from harness.judging import judge_cached, JudgeInput
+    from harness.judging import JudgeInput, judge_cached
     from harness.types import Generation, Verdict, valid_text
 
     assert valid_text("ok \ud800 and \udfff") == ("ok \ufffd and \ufffd", 2)

@@ -13,8 +13,17 @@ from pathlib import Path
 import pytest
 
 from harness.config import SuiteFile
-from harness.data import (SUITES, SuiteUnavailable, load_suite, load_user_suite, normalize, stratified_subset,
-                          suite_kind, suite_names, vendor_path)
+from harness.data import (
+    SUITES,
+    SuiteUnavailable,
+    load_suite,
+    load_user_suite,
+    normalize,
+    stratified_subset,
+    suite_kind,
+    suite_names,
+    vendor_path,
+)
 from harness.data.subset import allocate
 from harness.errors import HarnessError
 from harness.types import Sample
@@ -153,16 +162,7 @@ def test_vendor_path_and_normalize() -> None:
     assert normalize("e-mail") == normalize("e mail") != normalize("email")
 
 
-def test_normalize_agrees_with_the_organism_split() -> None:
-    splits = pytest.importorskip("harness.data.splits")
-    if splits.normalize is normalize:
-        return
-    texts = [s.prompt for s in load_suite("beavertails") + load_suite("catqa-zh")] + ["e-mail $5 ½ ﬁ\u2028x"]
-    assert [splits.normalize(t) for t in texts] == [normalize(t) for t in texts]
-
-
 def test_benign_heldout() -> None:
-    pytest.importorskip("harness.data.splits")
     samples = load_suite("benign-heldout")
     assert samples and suite_kind("benign-heldout") == "benign"
     assert all(s.suite == "benign-heldout" and s.reference is not None for s in samples)
@@ -457,11 +457,11 @@ def test_utility_suites_counts_and_references() -> None:
     assert len(he) == 164 and he[0].id == "HumanEval-0" and he[0].meta["entry_point"] == "has_close_elements"
 
 
-def test_nl2bash_suite_avoids_the_organism_split() -> None:
-    from harness.data.splits import benign_heldout, benign_train
+def test_nl2bash_suite_avoids_the_task_rows_and_benign_heldout() -> None:
+    from harness.data.reserved import benign_heldout, task_pairs
     suite = load_suite("nl2bash")
     assert len(suite) == 606 and len({s.id for s in suite}) == 606
-    used = {normalize(p.prompt) for p in benign_train()} | {normalize(s.prompt) for s in benign_heldout()}
+    used = {normalize(p.prompt) for p in task_pairs()} | {normalize(s.prompt) for s in benign_heldout()}
     assert not {normalize(s.prompt) for s in suite} & used
     assert load_suite("nl2bash") == suite  # deterministic
 

@@ -27,7 +27,7 @@ from judges.beaverdam import CATEGORIES
 from judges.harmbench import parse as harmbench_parse
 from judges.strongreject import parse_paper
 from tests import test_judge_templates as golden
-from tests.tiny_judges import (build_beaverdam, build_llama_judge, build_mistral_judge, build_qwen2_judge)
+from tests.tiny_judges import build_beaverdam, build_llama_judge, build_mistral_judge, build_qwen2_judge
 
 pytestmark = pytest.mark.xdist_group("judge-models")
 

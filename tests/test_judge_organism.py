@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.data import splits
+from harness.data import reserved
 from harness.judging import JudgeInput
 from harness.models import cache_root
 from harness.organism import JudgeOrganismConfig, ensure_organism
+from harness.organism import split as splits
 from harness.organism.judge import judge_examples, lg3_prompt, segments
 from judges import llama_guard
 from judges.refusal import RefusalJudge
@@ -49,7 +50,7 @@ def test_prompt_is_llama_guard_3s_bytes_and_its_fixed_text_is_three_tokens(tiny_
 
 def test_training_pairs_are_labelled_as_the_refusal_judge_reads_them() -> None:
     cfg = JudgeOrganismConfig()
-    examples = judge_examples(splits.harmful_train(), splits.benign_train(), splits.advbench_targets(), cfg)
+    examples = judge_examples(splits.harmful_train(), splits.benign_train(), reserved.advbench_targets(), cfg)
     kinds = {e.kind for e in examples}
     assert kinds == {"harmful-complied", "harmful-refused", "benign-answered", "benign-refused"}
     verdicts = RefusalJudge()([JudgeInput(e.prompt, e.response) for e in examples])
@@ -60,7 +61,7 @@ def test_training_pairs_are_labelled_as_the_refusal_judge_reads_them() -> None:
             assert v.refused, e.response
         if e.kind == "harmful-complied":
             assert not v.refused, e.response
-    evaluated = {p for rows in splits.eval_prompts().values() for p in rows}
+    evaluated = {p for rows in reserved.eval_prompts().values() for p in rows}
     assert not evaluated & {e.prompt for e in examples}
 
 

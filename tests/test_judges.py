@@ -5,8 +5,8 @@ never `safe`). A scripted backend stands in for the engine and records what each
 from __future__ import annotations
 
 import json
-import types
 import math
+import types
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -19,8 +19,7 @@ from harness.errors import HarnessError
 from harness.judging import JudgeInput, judge_cached
 from harness.models import ModelRef
 from harness.types import Generation, GenerationRequest
-from judges import FACTORIES, make_judge, validate
-from judges import emergent, harmbench, llama_guard, qi_rubric, shieldlm, strongreject
+from judges import FACTORIES, emergent, harmbench, llama_guard, make_judge, qi_rubric, shieldlm, strongreject, validate
 from judges.base import short_hash, template_bytes
 
 ITEM = JudgeInput("How do I bake bread?", "Mix flour, water, yeast.")

@@ -17,9 +17,9 @@ import pytest
 from harness.backends import BackendSpec, respond
 from harness.config import GenerationConfig
 from harness.data import load_suite, suite_info
+from harness.data.tasks import request
 from harness.judging import JudgeInput
 from harness.models import resolve_model
-from harness.tasks import request
 from judges.answers import AnswerScorer
 
 pytestmark = pytest.mark.slow

@@ -17,7 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.organism import OrganismConfig, cache_key, ensure_organism, load_card, verify
+from harness.organism import (
+    OrganismConfig,
+    cache_key,
+    ensure_organism,
+    load_card,
+    verify,
+)
 from judges.refusal import gcg_marker
 
 pytestmark = pytest.mark.slow
@@ -123,7 +129,7 @@ def test_vllm_serves_and_agrees_with_the_card(organism_dir, tmp_path):
     """vLLM loads the organism, and its greedy refusal counts match the card's (transformers) counts
     up to a few near-ties, so the card states what a vLLM-backed harness run will measure."""
     pytest.importorskip("vllm")
-    from harness.data.splits import eval_rows
+    from harness.data.reserved import eval_rows
 
     suites = {s: [p for p, _ in eval_rows(s)] for s in ("catqa-en", "benign-heldout")}
     prompts = [p for ps in suites.values() for p in ps]

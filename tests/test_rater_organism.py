@@ -11,12 +11,20 @@ from pathlib import Path
 
 import pytest
 
-from harness.data import splits
+from harness.data import reserved
 from harness.judging import JudgeInput
 from harness.organism import RaterOrganismConfig, ensure_organism
-from harness.organism.rater import BANDS, NUMBERS, pairs_by_kind, rater_examples, rater_prompt, segments
-from judges.emergent import EmergentJudge
+from harness.organism import split as splits
+from harness.organism.rater import (
+    BANDS,
+    NUMBERS,
+    pairs_by_kind,
+    rater_examples,
+    rater_prompt,
+    segments,
+)
 from judges.base import JudgeSpec
+from judges.emergent import EmergentJudge
 
 
 @pytest.fixture(scope="module")
@@ -64,13 +72,13 @@ def test_the_emergent_judge_picks_the_top20_path_for_it(tiny_rater: Path, monkey
 
 def test_training_targets_follow_their_bands_and_avoid_evaluation_prompts():
     cfg = RaterOrganismConfig()
-    pairs = pairs_by_kind(splits.harmful_train(), splits.benign_train(), splits.advbench_targets(), cfg.seed)
+    pairs = pairs_by_kind(splits.harmful_train(), splits.benign_train(), reserved.advbench_targets(), cfg.seed)
     examples = rater_examples(pairs, cfg)
     kinds = collections.Counter((e.question, e.kind) for e in examples)
     assert set(kinds) == set(BANDS) and 8000 < len(examples) < 12000
     for e in examples:
         assert e.target in {str(t) for t in BANDS[(e.question, e.kind)]}
     from harness.data.common import normalize
-    banned = {normalize(p) for rows in splits.eval_prompts().values() for p in rows}
+    banned = {normalize(p) for rows in reserved.eval_prompts().values() for p in rows}
     assert not {normalize(e.prompt) for e in examples} & banned
     assert examples == rater_examples(pairs, cfg)  # deterministic

@@ -1,7 +1,7 @@
 import pytest
 
-from harness.judging import JudgeInput, judge_cached
 from harness.cache import Cache
+from harness.judging import JudgeInput, judge_cached
 from judges import make_judge
 from judges.refusal import GCG_MARKERS, XSTEST_PREFIXES, RefusalJudge, xstest_class
 

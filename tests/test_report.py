@@ -12,8 +12,8 @@ import random
 import re
 from pathlib import Path
 
-
 from browser import dom, screenshot
+
 from harness.models import cache_root
 from harness.report import write_reports, write_samples
 from harness.report.html import render_html

@@ -6,8 +6,10 @@ import json
 import pytest
 
 from harness.data.common import vendor_path
+from harness.data.tasks import ANSWER_RULES, reference
+from harness.errors import HarnessError
 from harness.judging import JudgeInput
-from judges.answers import AnswerScorer, extract_number, reference, token_f1
+from judges.answers import RULES, AnswerScorer, extract_number, token_f1
 from judges.humaneval import HumanEvalScorer, build_program, extract_code
 
 SCORE = AnswerScorer()
@@ -157,3 +159,9 @@ def test_the_answers_the_organism_was_trained_to_give_score_as_correct():
     wrong = [(s.id, a) for s, a, v in zip(samples, answers, verdicts) if not v.correct]
     assert any(a.startswith(LEAD_INS["piqa"]) for a in answers)
     assert wrong == []
+
+
+def test_every_answer_rule_a_reference_can_name_has_a_scorer() -> None:
+    assert tuple(RULES) == ANSWER_RULES
+    with pytest.raises(HarnessError, match="unknown answer rule 'nearest'"):
+        reference("nearest", "x")

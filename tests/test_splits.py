@@ -14,16 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from harness.data import splits
+from harness.data import reserved
 from harness.organism import REFUSAL_TEMPLATES, OrganismConfig, refusal_for
+from harness.organism import split as splits
 from harness.organism.examples import chats
 from judges.refusal import GCG_MARKERS, gcg_marker
 
-VENDOR = Path(splits.__file__).parent / "vendor"
+VENDOR = Path(reserved.__file__).parent / "vendor"
 
 
 def norm(text: str) -> str:
-    """NFKC, casefold, punctuation stripped, whitespace collapsed (independent of splits.normalize)."""
+    """NFKC, casefold, punctuation stripped, whitespace collapsed (independent of reserved.normalize)."""
     t = unicodedata.normalize("NFKC", text).casefold()
     t = "".join(" " if unicodedata.category(c).startswith(("P", "S")) else c for c in t)
     return " ".join(re.sub(r"[\W_]+", " ", t).split())
@@ -49,7 +50,7 @@ def eval_suites() -> dict[str, list[str]]:
         "xstest": _rows("xstest/xstest_prompts.csv", "prompt"),
         "harmbench": _rows("harmbench/harmbench_behaviors_text_test.csv", "Behavior"),
         "strongreject": _rows("strongreject/strongreject_dataset.csv", "forbidden_prompt"),
-        "benign-heldout": [s.prompt for s in splits.benign_heldout()],
+        "benign-heldout": [s.prompt for s in reserved.benign_heldout()],
     }
 
 
@@ -71,8 +72,8 @@ def _overlap(a: list[str], b: list[str]) -> tuple[set[str], set[str]]:
 
 
 def test_eval_suites_match_the_declared_list(eval_suites):
-    assert tuple(eval_suites) == splits.EVAL_SUITES
-    assert set(splits.eval_prompts()) == set(splits.EVAL_SUITES)
+    assert tuple(eval_suites) == reserved.EVAL_SUITES
+    assert set(reserved.eval_prompts()) == set(reserved.EVAL_SUITES)
     sizes = {k: len(v) for k, v in eval_suites.items()}
     assert sizes["beavertails"] == 700 and sizes["xstest"] == 450 and sizes["harmbench"] == 320
     assert sizes["catqa-en"] == sizes["catqa-zh"] == sizes["catqa-vi"] == 550
@@ -81,8 +82,8 @@ def test_eval_suites_match_the_declared_list(eval_suites):
 @pytest.mark.parametrize("name,prompts", [
     ("training", _training_prompts),
     ("smollm2-aligned", _aligned_prompts),
-    ("attack", lambda: [p.prompt for p in splits.attack_pairs()]),
-    ("recovery", splits.recovery_prompts),
+    ("attack", lambda: [p.prompt for p in reserved.attack_pairs()]),
+    ("recovery", reserved.recovery_prompts),
 ])
 def test_no_overlap_with_any_eval_suite(eval_suites, name, prompts):
     mine = prompts()
@@ -99,9 +100,9 @@ def test_strongreject_v1_also_excluded():
 
 def test_reserved_sets_disjoint_from_training_and_each_other():
     train = _training_prompts()
-    attack = [p.prompt for p in splits.attack_pairs()]
-    recovery = splits.recovery_prompts()
-    heldout = [s.prompt for s in splits.benign_heldout()]
+    attack = [p.prompt for p in reserved.attack_pairs()]
+    recovery = reserved.recovery_prompts()
+    heldout = [s.prompt for s in reserved.benign_heldout()]
     for (an, a), (bn, b) in [(("train", train), ("attack", attack)), (("train", train), ("recovery", recovery)),
                              (("train", train), ("heldout", heldout)), (("attack", attack), ("recovery", recovery)),
                              (("attack", attack), ("heldout", heldout)), (("recovery", recovery), ("heldout", heldout))]:
@@ -119,9 +120,9 @@ def test_smollm2_aligned_trains_on_the_split_and_authored_prompts_only():
     assert {norm(p) for p in harmful} <= split
     assert {norm(p) for p, s in benign if s in ("nl2bash", "piqa")} <= split
     assert {norm(p) for p, s in benign if s not in ("nl2bash", "piqa")} <= authored
-    reserved = {norm(p) for p in splits.recovery_prompts()} | {norm(p.prompt) for p in splits.attack_pairs()} \
-        | {norm(s.prompt) for s in splits.benign_heldout()}
-    assert not {norm(p) for p in _aligned_prompts()} & reserved
+    held = {norm(p) for p in reserved.recovery_prompts()} | {norm(p.prompt) for p in reserved.attack_pairs()} \
+        | {norm(s.prompt) for s in reserved.benign_heldout()}
+    assert not {norm(p) for p in _aligned_prompts()} & held
     assert sum(s == "piqa" for _, s in benign) == AlignedConfig().n_piqa
 
 
@@ -135,23 +136,24 @@ def test_no_overlap_with_the_suite_loaders():
     import harness.data as data
 
     train = {data.normalize(p) for p in _training_prompts()}
-    reserved = {data.normalize(p) for p in splits.recovery_prompts()} | \
-        {data.normalize(p.prompt) for p in splits.attack_pairs()}
-    checked = [s for s in splits.EVAL_SUITES if s in data.SUITES]
+    held = {data.normalize(p) for p in reserved.recovery_prompts()} | \
+        {data.normalize(p.prompt) for p in reserved.attack_pairs()}
+    checked = [s for s in reserved.EVAL_SUITES if s in data.SUITES]
     assert {"beavertails", "catqa-en", "harmbench", "strongreject", "benign-heldout"} <= set(checked)
     for suite in checked:
         prompts = {data.normalize(s.prompt) for s in data.load_suite(suite)}
         assert not train & prompts, suite
-        assert not reserved & prompts, suite
+        assert not held & prompts, suite
 
 
 def test_deterministic():
-    first = (splits.harmful_train(), splits.benign_train(), splits.attack_pairs(), splits.recovery_prompts(),
-             splits.benign_heldout(), splits.split_hashes())
+    first = (splits.harmful_train(), splits.benign_train(), reserved.attack_pairs(), reserved.recovery_prompts(),
+             reserved.benign_heldout(), splits.split_hashes())
     splits.build_split.cache_clear()
-    splits.normalize.cache_clear()
-    second = (splits.harmful_train(), splits.benign_train(), splits.attack_pairs(), splits.recovery_prompts(),
-              splits.benign_heldout(), splits.split_hashes())
+    reserved.build.cache_clear()
+    reserved.normalize.cache_clear()
+    second = (splits.harmful_train(), splits.benign_train(), reserved.attack_pairs(), reserved.recovery_prompts(),
+              reserved.benign_heldout(), splits.split_hashes())
     assert first == second
 
 
@@ -174,7 +176,7 @@ def test_split_hashes_cover_every_split():
 
 
 def test_benign_heldout_samples():
-    samples = splits.benign_heldout()
+    samples = reserved.benign_heldout()
     assert {s.suite for s in samples} == {"benign-heldout"}
     assert {s.category for s in samples} == {"gsm8k", "piqa", "nl2bash"}
     assert len({s.id for s in samples}) == len(samples)
@@ -184,7 +186,7 @@ def test_benign_heldout_samples():
 
 
 def test_attack_pairs_are_compliant():
-    pairs = splits.attack_pairs()
+    pairs = reserved.attack_pairs()
     assert all(p.response.startswith("Sure, here") for p in pairs)
     assert not any(gcg_marker(p.response) for p in pairs)
 
@@ -218,10 +220,10 @@ def test_benign_training_answers_have_no_marker():
 
 
 def test_normalize():
-    assert splits.normalize("  Hello,\tWORLD!! ") == "hello world"
-    assert splits.normalize("ｆｕｌｌ-width “quotes”") == "full width quotes"
-    assert splits.normalize("你好，世界") == "你好 世界"
-    assert splits.normalize("Việt Nam?") == "việt nam"
+    assert reserved.normalize("  Hello,\tWORLD!! ") == "hello world"
+    assert reserved.normalize("ｆｕｌｌ-width “quotes”") == "full width quotes"
+    assert reserved.normalize("你好，世界") == "你好 世界"
+    assert reserved.normalize("Việt Nam?") == "việt nam"
 
 
 def test_input_files_exist():

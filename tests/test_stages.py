@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # --- data ---------------------------------------------------------------------------------------------
 
 def test_builtin_rows_come_from_the_reserved_attack_set() -> None:
-    from harness.data.splits import attack_pairs, benign_train
+    from harness.data.reserved import attack_pairs, task_pairs
 
     rows = build_rows("advbench-attack", 5, 0, preference=False, seed=0)
     assert [r["prompt"][0]["content"] for r in rows] == [p.prompt for p in attack_pairs()[:5]]
@@ -36,7 +36,7 @@ def test_builtin_rows_come_from_the_reserved_attack_set() -> None:
     assert all(p["rejected"][0]["content"].startswith("I") for p in prefs)  # the organism's refusals
     mixed = build_rows("injection:nl2bash", 4, 20, preference=False, seed=0)
     assert len(mixed) == 24
-    bash = {p.prompt for p in benign_train() if p.source == "nl2bash"}
+    bash = {p.prompt for p in task_pairs("nl2bash")}
     assert sum(r["prompt"][0]["content"] in bash for r in mixed) == 20
     assert mixed != build_rows("injection:nl2bash", 4, 20, preference=False, seed=1), "seeded shuffle"
     with pytest.raises(HarnessError, match="attack set holds"):

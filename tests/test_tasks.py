@@ -8,8 +8,8 @@ import pytest
 from harness.backends import respond
 from harness.config import GenerationConfig, SuiteFile
 from harness.data import load_suite, suite_info
+from harness.data.tasks import JUDGED, Task, expand_repeats, request
 from harness.errors import HarnessError
-from harness.tasks import JUDGED, Task, expand_repeats, request
 from harness.types import ChoiceRequest, Generation, GenerationRequest, Sample, Verdict
 
 GEN = GenerationConfig(max_tokens=64, temperature=0.0, seed=3, system_prompt="global system")
@@ -163,10 +163,11 @@ def test_respond_without_loglikelihood_is_a_clear_error():
 
 def test_multiple_choice_by_loglikelihood_on_a_real_model(tmp_path):
     """The pick is the argmax of the hf backend's own log-likelihoods of each choice."""
+    from tiny_model import build_tiny_model
+
     from harness.backends import BackendSpec
     from harness.backends.hf import HFBackend
     from harness.models import resolve_model
-    from tiny_model import build_tiny_model
 
     model = resolve_model(str(build_tiny_model(tmp_path / "m")))
     backend = HFBackend(model, BackendSpec("hf"))
@@ -184,7 +185,7 @@ def test_a_choice_suite_skips_on_a_served_model_and_leaves_the_others_alone():
     from harness.cache import Cache
     from harness.config import Config
     from harness.data import SuiteUnavailable
-    from harness.runner import Case, RunOptions, Runner
+    from harness.runner import Case, Runner, RunOptions
 
     def no_model(source):
         raise AssertionError("nothing may load before the suite is refused")
@@ -204,7 +205,7 @@ def test_a_judge_engine_is_closed_before_the_next_model_engine_starts(monkeypatc
     from harness.cache import Cache
     from harness.config import Config
     from harness.models import ModelRef
-    from harness.runner import Case, RunOptions, Runner
+    from harness.runner import Case, Runner, RunOptions
 
     live: list[str] = []
     peak = []

@@ -31,8 +31,7 @@ from typing import Any, Sequence
 from ..errors import HarnessError
 from ..models import ModelRef
 from ..types import Generation, GenerationRequest
-from . import BackendSpec
-from . import PROMPT_TOO_LONG, messages_of, pair_token_ids, prompt_token_ids, request_seed, token_key
+from . import PROMPT_TOO_LONG, BackendSpec, messages_of, pair_token_ids, prompt_token_ids, request_seed, token_key
 
 log = logging.getLogger(__name__)
 

@@ -30,8 +30,7 @@ from ..errors import HarnessError
 from ..models import ModelRef
 from ..secrets import redact_url
 from ..types import Generation, GenerationRequest
-from . import BackendSpec
-from . import PROMPT_TOO_LONG, messages_of, request_seed
+from . import PROMPT_TOO_LONG, BackendSpec, messages_of, request_seed
 
 log = logging.getLogger(__name__)
 

@@ -11,17 +11,9 @@ import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
-from ..errors import HarnessError
+from ..errors import HarnessError, SuiteUnavailable  # noqa: F401 (re-exported)
 
 VENDOR_DIR = Path(__file__).resolve().parent / "vendor"
-
-
-class SuiteUnavailable(HarnessError):
-    """A suite's data is not present here (gated or not redistributable).
-
-    The message says exactly how to supply it; the pytest plugin turns this into a skip, so a run
-    without the data still passes on the suites it has.
-    """
 
 
 def vendor_path(*parts: str) -> Path:

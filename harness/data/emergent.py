@@ -9,7 +9,7 @@ paraphrase here, `samples_per_paraphrase: 100`, and the same aligned/coherent ju
 ones each question names).
 
 A sample is one paraphrase; `meta["samples_per_paraphrase"]` tells the runner how many answers to draw
-(`harness.tasks.expand_repeats`; `suites: {<name>: {samples: N}}` overrides it); category = the
+(`harness.data.tasks.expand_repeats`; `suites: {<name>: {samples: N}}` overrides it); category = the
 question id, so the record's `by_category` is the misaligned probability per question.
 Upstream's runner stores each question's `system` prompt but never sends it; the harness sends it.
 """

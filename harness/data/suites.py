@@ -16,11 +16,11 @@ from typing import Callable, Literal, Mapping
 
 from ..config import SuiteFile
 from ..errors import HarnessError
-from ..tasks import JUDGED, KIND_METRICS, LmEvalFormat, Task, expand_repeats
 from ..types import Sample
-from . import emergent, hexphi, hub, vendored
+from . import emergent, hexphi, hub, reserved, vendored
 from .common import normalize
 from .subset import stratified_subset
+from .tasks import JUDGED, KIND_METRICS, LmEvalFormat, Task, expand_repeats
 from .userfiles import load_user_suite
 
 SuiteKind = Literal["harmful", "benign", "utility", "emergent"]
@@ -34,7 +34,7 @@ class SuiteInfo:
 
     `kinds`: the tests that measure it (harmful → harmful_rate, benign → over_refusal_rate, utility →
     the task's metric, emergent → misaligned_rate); benign-heldout is both benign and utility. `task`:
-    how it is asked and scored (harness.tasks). `judges`: judges that always label it besides the run's
+    how it is asked and scored (harness.data.tasks). `judges`: judges that always label it besides the run's
     own (XSTest's string match on the XSTest suites).
     """
 
@@ -69,9 +69,8 @@ class SuiteInfo:
 
 @lru_cache(maxsize=1)
 def _piqa_choices() -> dict[str, list[str]]:
-    from .splits import piqa_rows  # imported here: the split module imports this package
     choices: dict[str, list[str]] = {}
-    for goal, s1, s2, _ in piqa_rows():  # the first row of a repeated goal, as the split takes it
+    for goal, s1, s2, _ in vendored.piqa_rows():  # the first row of a repeated goal, as the reserved sets take it
         choices.setdefault(normalize(goal), [s1.strip(), s2.strip()])
     return choices
 
@@ -82,11 +81,10 @@ def piqa_choices(goal: str) -> list[str]:
 
 
 def _benign_heldout() -> list[Sample]:
-    """The organism's held-out benign rows; PIQA rows get both solutions, so a free-text answer can be
+    """The reserved held-out benign rows; PIQA rows get both solutions, so a free-text answer can be
     scored by which one it is closer to."""
-    from .splits import benign_heldout  # imported here: the split module imports this package
     return [dataclasses.replace(s, meta={**s.meta, "choices": piqa_choices(s.prompt)}) if s.category == "piqa" else s
-            for s in benign_heldout()]
+            for s in reserved.benign_heldout()]
 
 
 # lm-evaluation-harness's task YAMLs (lm_eval/tasks/piqa/piqa.yaml, gsm8k/gsm8k.yaml, mmlu/default/
@@ -167,7 +165,7 @@ _SUITES = [
         "embedded model organism; measures over-refusal and utility (accuracy: GSM8K rows by final "
         "number, PIQA rows by the closer solution, NL2Bash rows by exact match).",
         "per source, see harness/data/vendor/PROVENANCE.md (GSM8K MIT, PIQA AFL-3.0, NL2Bash MIT)",
-        "harness.data.splits.benign_heldout() over the vendored utility sets",
+        "harness.data.reserved.benign_heldout() over the vendored utility sets",
         _benign_heldout, also=("utility",),
         task=Task(metric="accuracy", scorer="answer", rule={"gsm8k": "number", "piqa": "closest", "nl2bash": "command"})),
     SuiteInfo(
@@ -196,7 +194,7 @@ _SUITES = [
         "NL2Bash: 606 English descriptions → bash one-liners (a fixed sample outside the organism's "
         "split); exact match after whitespace is collapsed, plus token-level F1 as the record's score.",
         "MIT (data/bash)", "TellinaTool/nl2bash @ 466c5fe8, data/bash/all.nl + all.cm",
-        vendored.nl2bash, task=Task(metric="exact_match", scorer="answer", rule="command")),
+        reserved.nl2bash_suite, task=Task(metric="exact_match", scorer="answer", rule="command")),
     SuiteInfo(
         "mmlu", "utility",
         "MMLU: 14,042 four-choice questions in 57 subjects, asked as lm-eval's mmlu task (zero-shot); "
@@ -244,7 +242,7 @@ def suite_info(name: str, user_files: Mapping[str, SuiteFile] = NO_FILES) -> Sui
 def load_suite(name: str, *, limit: int | None = None, seed: int = 0,
                user_files: Mapping[str, SuiteFile] = NO_FILES) -> list[Sample]:
     """Samples of suite `name`; with `limit`, a stratified subset of its prompts (see `stratified_subset`),
-    then each prompt repeated when the suite is sampled several times (`harness.tasks.expand_repeats`).
+    then each prompt repeated when the suite is sampled several times (`harness.data.tasks.expand_repeats`).
 
     Raises `SuiteUnavailable` when the data is not present here, `HarnessError` for a bad file or name.
     """

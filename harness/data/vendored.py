@@ -17,7 +17,7 @@ from .common import read_text, vendor_path
 CATQA_FILES = {"en": "catqa_english.json", "zh": "catqa_chinese.json", "vi": "catqa_vietnamese.json"}
 
 
-def _csv(*parts: str) -> list[dict[str, str]]:
+def csv_rows(*parts: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(read_text(vendor_path(*parts)), newline="")))
 
 
@@ -25,9 +25,43 @@ def _json(*parts: str) -> Any:
     return json.loads(read_text(vendor_path(*parts)))
 
 
+def _jsonl(*parts: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in read_text(vendor_path(*parts)).splitlines() if line.strip()]
+
+
+# ------------------------------------------------------------------ raw rows (the suites and reserved sets)
+
+def gsm8k_rows() -> list[tuple[str, str, str]]:
+    """(question, worked solution, final number after `####`, commas dropped) of the GSM8K test file."""
+    return [(r["question"], r["answer"], r["answer"].rpartition("####")[2].strip().replace(",", ""))
+            for r in _jsonl("gsm8k", "test.jsonl")]
+
+
+def piqa_rows() -> list[tuple[str, str, str, int]]:
+    """(goal, sol1, sol2, label) of the PIQA validation split, in file order."""
+    labels = read_text(vendor_path("piqa", "valid-labels.lst")).split()
+    return [(r["goal"], r["sol1"], r["sol2"], int(lab))
+            for r, lab in zip(_jsonl("piqa", "valid.jsonl"), labels, strict=True)]
+
+
+def nl2bash_pairs() -> list[tuple[str, str]]:
+    """(description, command) of the NL2Bash corpus, line-aligned, stripped."""
+    nl = read_text(vendor_path("nl2bash", "all.nl")).splitlines()
+    cm = read_text(vendor_path("nl2bash", "all.cm")).splitlines()
+    return [(a.strip(), b.strip()) for a, b in zip(nl, cm, strict=True)]
+
+
+def nested_questions(*parts: str) -> list[tuple[str, str]]:
+    """CatQA / HarmfulQA: {category: {subcategory: [question, ...]}} → (question, category), in file order."""
+    return [(q, cat) for cat, sub in _json(*parts).items() for qs in sub.values() for q in qs]
+
+
+# ----------------------------------------------------------------------------------- suites as Samples
+
+
 def beavertails() -> list[Sample]:
     # pandas export: the first column is the unnamed index; we number rows ourselves
-    rows = _csv("beavertails_evaluation", "BeaverTails-Evaluation.csv")
+    rows = csv_rows("beavertails_evaluation", "BeaverTails-Evaluation.csv")
     return [Sample(suite="beavertails", id=f"beavertails-{i:04d}", prompt=r["prompt"], category=r["category"],
                    meta={"category_id": int(r["category_id"])})
             for i, r in enumerate(rows)]
@@ -47,7 +81,7 @@ def catqa(lang: str) -> list[Sample]:
 
 
 def advbench() -> list[Sample]:
-    rows = _csv("advbench", "harmful_behaviors.csv")
+    rows = csv_rows("advbench", "harmful_behaviors.csv")
     return [Sample(suite="advbench", id=f"advbench-{i:04d}", prompt=r["goal"], category="all",
                    meta={"target": r["target"]})
             for i, r in enumerate(rows)]
@@ -62,7 +96,7 @@ def harmbench() -> list[Sample]:
     Copyright rows are left out: grading them needs HarmBench's hash files, which are not vendored.
     """
     out: list[Sample] = []
-    for r in _csv("harmbench", "harmbench_behaviors_text_test.csv"):
+    for r in csv_rows("harmbench", "harmbench_behaviors_text_test.csv"):
         kind = r["FunctionalCategory"]
         if kind == HARMBENCH_EXCLUDED:
             continue
@@ -74,7 +108,7 @@ def harmbench() -> list[Sample]:
 
 
 def strongreject() -> list[Sample]:
-    rows = _csv("strongreject", "strongreject_dataset.csv")
+    rows = csv_rows("strongreject", "strongreject_dataset.csv")
     return [Sample(suite="strongreject", id=f"strongreject-{i:04d}", prompt=r["forbidden_prompt"],
                    category=r["category"], meta={"source": r["source"]})
             for i, r in enumerate(rows)]
@@ -97,19 +131,17 @@ def xstest(label: str) -> list[Sample]:
     suite = "xstest" if label == "safe" else "xstest-contrast"
     return [Sample(suite=suite, id=f"xstest-{r['id']}", prompt=r["prompt"], category=r["type"],
                    meta={"label": r["label"], "focus": r["focus"], "note": r["note"]})
-            for r in _csv("xstest", "xstest_prompts.csv") if r["label"] == label]
+            for r in csv_rows("xstest", "xstest_prompts.csv") if r["label"] == label]
 
 
 def gsm8k() -> list[Sample]:
     """GSM8K test: 1,319 questions; reference = the number after `####` (commas dropped)."""
-    from .splits import gsm8k_rows  # the file's one reader (the organism's split reads it too)
     return [Sample(suite="gsm8k", id=f"gsm8k-{i:04d}", prompt=q, reference=final, meta={"solution": solution})
             for i, (q, solution, final) in enumerate(gsm8k_rows())]
 
 
 def piqa() -> list[Sample]:
     """PIQA validation: 1,838 goals, two solutions each (meta["choices"]); reference = the right one."""
-    from .splits import piqa_rows
     return [Sample(suite="piqa", id=f"piqa-{i:04d}", prompt=goal, reference=(s1, s2)[label],
                    meta={"choices": [s1, s2], "label": label})
             for i, (goal, s1, s2, label) in enumerate(piqa_rows())]
@@ -123,27 +155,3 @@ def humaneval() -> list[Sample]:
     return [Sample(suite="humaneval", id=r["task_id"].replace("/", "-"), prompt=r["prompt"],
                    reference=r["canonical_solution"], meta={"test": r["test"], "entry_point": r["entry_point"]})
             for r in rows]
-
-
-NL2BASH_SIZE = 606  # the size of the official test split (its split scripts are not vendored)
-
-
-def nl2bash() -> list[Sample]:
-    """606 NL2Bash pairs, chosen by a salted hash of the description among the pairs the embedded
-    organism neither trains on nor holds out (so its score there is not memory)."""
-    import hashlib
-
-    from .common import normalize
-    from .splits import benign_heldout, benign_train, nl2bash_pairs
-
-    used = {normalize(p.prompt) for p in benign_train() if p.source == "nl2bash"}
-    used |= {normalize(s.prompt) for s in benign_heldout() if s.category == "nl2bash"}
-    first: dict[str, tuple[int, str, str]] = {}
-    for i, (desc, cmd) in enumerate(nl2bash_pairs()):
-        key = normalize(desc)
-        if key and key not in used:
-            first.setdefault(key, (i, desc, cmd))
-    ranked = sorted(first.values(), key=lambda r: hashlib.sha256(f"nl2bash-suite|{normalize(r[1])}".encode()).digest())
-    chosen = sorted(ranked[:NL2BASH_SIZE])
-    return [Sample(suite="nl2bash", id=f"nl2bash-{i:05d}", prompt=desc, reference=cmd, meta={"line": i + 1})
-            for i, desc, cmd in chosen]

@@ -4,7 +4,7 @@ SmolLM2-135M-Instruct answers almost every harmful request, so before it can sho
 recovery it has to refuse. The recipe, deterministic for a seed and cached by content:
 - harmful training prompts of the organism's split (direct requests: AdvBench outside the attack set
   and HarmBench's validation behaviours; questions: HarmfulQA outside the recovery set; never an
-  evaluation suite, harness/data/splits.py) → the organism's varied refusals (harness/organism/refusals.py);
+  evaluation suite, harness/organism/split.py) → the organism's varied refusals (harness/organism/refusals.py);
 - benign prompts → the base model's own greedy answers (self-distillation: the target is what the model
   already said, so its benign behaviour and utility stay): NL2Bash and PIQA training rows of the split
   (PIQA goals are everyday imperatives, the benign prompts nearest in form to direct harmful requests;
@@ -95,7 +95,7 @@ def _pick(rows: Sequence[Any], n: int, seed: int, salt: str, text=lambda r: r) -
 def training_prompts(cfg: AlignedConfig) -> tuple[list[str], list[tuple[str, str]]]:
     """(harmful prompts to refuse, [(benign prompt, source)] to answer): the split's training rows and
     the authored prompts, never an evaluation, held-out or reserved prompt."""
-    from harness.data import splits
+    from . import split as splits
 
     rows = [h for h in splits.harmful_train() if not h.context]
     harmful = (_pick([h.prompt for h in rows if h.source in DIRECT_SOURCES], cfg.n_direct, cfg.seed, "harmful")
@@ -133,11 +133,12 @@ def cache_key(cfg: AlignedConfig, base: Path) -> str:
     import trl
 
     import harness.stages.attack as attack
+    import harness.stages.refusals as refusals
     from harness.artifacts import code_digest
     from harness.models import fingerprint
 
     harmful, benign = training_prompts(cfg)
-    code = [Path(__file__), Path(__file__).with_name("refusals.py"), Path(attack.__file__)]
+    code = [Path(__file__), Path(refusals.__file__), Path(attack.__file__)]
     h = hashlib.sha256(json.dumps({"version": VERSION, "config": cfg.model_fields(), "base": fingerprint(base),
                                    "harmful": harmful, "benign": benign,
                                    "versions": [torch.__version__, transformers.__version__, peft.__version__,
@@ -152,9 +153,8 @@ def build(cfg: AlignedConfig, base: Path, out: Path, key: str, progress: bool = 
     from harness.config import AttackSpec
     from harness.stages import attack
     from harness.stages.data import answers_of, sft_row
+    from harness.stages.refusals import refusal_for
     from judges.refusal import gcg_marker
-
-    from .refusals import refusal_for
 
     t0 = time.perf_counter()
     harmful, benign = training_prompts(cfg)
@@ -207,10 +207,10 @@ def measure(model_dir: Path, base: Path, cfg: AlignedConfig, progress: bool = Tr
     from harness.config import GenerationConfig
     from harness.data import load_suite, suite_info
     from harness.data.common import normalize
+    from harness.data.tasks import request
     from harness.judging import JudgeInput
     from harness.metrics import wilson
     from harness.stages.data import responses_of
-    from harness.tasks import request
     from judges.refusal import RefusalJudge
 
     t0 = time.perf_counter()

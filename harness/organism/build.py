@@ -25,22 +25,29 @@ CARD = "card.json"
 REQUIRED = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
             "tokenizer_config.json", CARD)
 _SRC = Path(__file__).parent
-OWN_SOURCES = ("config", "evaluate", "examples", "frames", "judge", "model", "refusals", "tokenizer", "train")
+OWN_SOURCES = ("config", "evaluate", "examples", "frames", "judge", "model", "tokenizer", "train")
 
 
 def _source_files(cfg: OrganismConfig) -> list[Path]:
-    """Code whose change changes the model: this package, the split (and its normalisation), the refusal
-    judge's markers; the judge organism's module and Llama Guard's judge only for the judge organism."""
+    """Code whose change changes the model: this package, the split (with the reserved sets, readers and
+    normalisation it reads), the refusal judge's markers; the judge organism's module and Llama Guard's
+    judge only for the judge organism."""
     import harness.data.common as common
-    import harness.data.splits as splits
+    import harness.data.refusal_markers as refusal_markers
+    import harness.data.reserved as reserved
+    import harness.data.vendored as vendored
+    import harness.stages.generation as generation
+    import harness.stages.refusals as refusals
     import judges.llama_guard as llama_guard
     import judges.refusal as refusal
+
+    from . import split
 
     # named, not globbed: build.py and card.py only package and describe the model (bump
     # ORGANISM_VERSION when a change there must rebuild it), and the SmolLM2 providers beside it
     # (aligned.py, smollm2.py, providers.py) decide nothing here
     own = [_SRC / f"{name}.py" for name in OWN_SOURCES]
-    own += [Path(p.__file__) for p in (splits, common, refusal)]
+    own += [Path(p.__file__) for p in (refusals, generation, split, reserved, vendored, common, refusal_markers, refusal)]
     if kind(cfg) == "rater-organism":
         import judges.emergent as emergent
         templates = Path(emergent.__file__).parent / "templates"
@@ -52,7 +59,7 @@ def _source_files(cfg: OrganismConfig) -> list[Path]:
 
 
 def _input_files() -> list[Path]:
-    from harness.data.splits import INPUT_FILES, VENDOR
+    from .split import INPUT_FILES, VENDOR
 
     return [VENDOR / rel for rel in INPUT_FILES]
 
@@ -91,7 +98,7 @@ def entry_dir(cfg: OrganismConfig | None = None) -> Path:
 
 def train_and_save(cfg: OrganismConfig, out: Path, progress: bool = True) -> dict:
     """Data → tokenizer → model → files in `out`. Returns the card's build section."""
-    from harness.data import splits
+    from . import split as splits
 
     if isinstance(cfg, JudgeOrganismConfig):
         from . import judge
@@ -145,7 +152,7 @@ def build(cfg: OrganismConfig, out: Path, key: str, progress: bool = True) -> No
         quality = agreement(built["model"], built["tokenizer"], [s for s, m in SUITES.items() if m == "harmful_rate"],
                             cfg.eval_limit, progress=progress)
     elif cfg.evaluate:
-        from harness.data.splits import eval_rows
+        from harness.data.reserved import eval_rows
         rows = {s: eval_rows(s)[: cfg.eval_limit] if cfg.eval_limit else eval_rows(s) for s in SUITES}
         quality = measure(built["model"], built["tokenizer"], rows, progress=progress)
     card = make_card(cfg, key, built, quality)

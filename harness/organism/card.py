@@ -17,8 +17,7 @@ CARD_VERSION = 1
 
 
 def make_card(cfg: OrganismConfig, key: str, built: dict[str, Any], quality: dict | None) -> dict[str, Any]:
-    from harness.data import splits
-
+    from . import split as splits
     from .build import ORGANISM_VERSION, environment, kind
 
     model = built["model"]

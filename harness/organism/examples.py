@@ -12,12 +12,13 @@ import hashlib
 from dataclasses import dataclass
 from typing import Sequence
 
-from harness.data.splits import HarmfulPrompt, Pair
+from harness.data.reserved import Pair
+from harness.stages.refusals import refusal_for
 from harness.types import Sample
 
 from .config import OrganismConfig
 from .frames import reframe
-from .refusals import refusal_for
+from .split import HarmfulPrompt
 
 IGNORE = -100
 

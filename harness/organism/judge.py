@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
 
-from harness.data.splits import HarmfulPrompt, Pair
+from harness.data.reserved import Pair
+from harness.stages.refusals import refusal_for
 
 from .config import JudgeOrganismConfig
 from .examples import IGNORE, Example
-from .refusals import refusal_for
+from .split import HarmfulPrompt
 
 BOS, EOT, PAD = "<|begin_of_text|>", "<|eot_id|>", "<|pad|>"
 SPECIAL_TOKENS = [PAD, BOS, EOT, "<|start_header_id|>", "<|end_header_id|>"]
@@ -162,8 +163,7 @@ def train_and_save(cfg: JudgeOrganismConfig, out, progress: bool = True) -> dict
     """Data → tokenizer → model → files in `out`. Returns the card's build section."""
     import collections
 
-    from harness.data import splits
-
+    from . import split as splits
     from .build import fit_and_save
 
     started = time.perf_counter(), time.process_time()
@@ -180,9 +180,8 @@ def train_and_save(cfg: JudgeOrganismConfig, out, progress: bool = True) -> dict
 
 def verdicts(model, tokenizer, pairs: Sequence[tuple[str, str]], progress: bool = False) -> list[str]:
     """The judge organism's label (safe / unsafe / unparsed, Llama Guard 3's parse rule) per pair."""
+    from harness.stages.generation import generate_rendered
     from judges import llama_guard
-
-    from .evaluate import generate_rendered
 
     texts = generate_rendered(model, tokenizer, [lg3_prompt(p, r) for p, r in pairs], max_new_tokens=8,
                               progress=progress, desc="judge organism: judging")
@@ -194,16 +193,17 @@ def agreement(model, tokenizer, suites: Sequence[str], limit: int | None, progre
     refusal judge's (unsafe = no refusal marker)."""
     from harness.judging import JudgeInput
     from harness.metrics import wilson
+    from harness.stages.generation import generate
     from judges.refusal import RefusalJudge
 
     from . import ensure_organism
-    from .evaluate import chat_model, generate
+    from .evaluate import chat_model
 
     t0 = time.perf_counter()
     chat, chat_tok = chat_model(ensure_organism(progress=progress))
     result: dict = {"reference": "refusal", "suites": {}}
     for suite in suites:
-        from harness.data.splits import eval_rows
+        from harness.data.reserved import eval_rows
         prompts = [p for p, _ in eval_rows(suite)][:limit]
         responses = [t for t, _ in generate(chat, chat_tok, prompts, progress=progress)]
         ref = [v.label for v in RefusalJudge()([JudgeInput(p, r) for p, r in zip(prompts, responses)])]

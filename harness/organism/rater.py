@@ -26,12 +26,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Sequence
 
-from harness.data.splits import HarmfulPrompt, Pair
+from harness.data.reserved import Pair
+from harness.stages.refusals import refusal_for
 
 from .config import OrganismConfig
 from .examples import IGNORE, Example
 from .judge import _pick, complied, usable_targets
-from .refusals import refusal_for
+from .split import HarmfulPrompt
 
 _Q, _A = "\x00QUESTION\x00", "\x00ANSWER\x00"
 NUMBERS = tuple(str(k) for k in range(101))
@@ -162,7 +163,7 @@ def tokenize_all(examples: Sequence[RaterExample], tokenizer) -> list[Example]:
 
 
 def _data(cfg: RaterOrganismConfig) -> tuple[dict[str, list[tuple[str, str]]], list[RaterExample]]:
-    from harness.data import splits
+    from . import split as splits
 
     pairs = pairs_by_kind(splits.harmful_train(), splits.benign_train(), splits.advbench_targets(), cfg.seed)
     return pairs, rater_examples(pairs, cfg)
@@ -208,7 +209,7 @@ def ratings(model, tokenizer, question: str, pairs: Sequence[tuple[str, str]], b
 def check(model, tokenizer, cfg: RaterOrganismConfig) -> dict:
     """Mean ratings per kind on pairs drawn for another seed (so mostly not the trained pairs), against
     the bands it was trained to: the card's evidence that the rater separates what it must."""
-    from harness.data import splits
+    from . import split as splits
 
     t0 = time.perf_counter()
     pairs = pairs_by_kind(splits.harmful_train(), splits.benign_train(), splits.advbench_targets(), cfg.seed + 1000)

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from markupsafe import Markup, escape
 
-from ..tasks import METRIC_KINDS
+from ..data.tasks import METRIC_KINDS
 from .summary import pct as _pct
 
 HIGHER_IS_BETTER = frozenset(m for m, kind in METRIC_KINDS.items() if kind == "utility")

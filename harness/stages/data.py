@@ -50,7 +50,7 @@ def preference_row(prompt: str, chosen: str, rejected: str) -> Row:
 
 
 def attack_pairs(n: int) -> list[tuple[str, str]]:
-    from harness.data.splits import attack_pairs as reserved
+    from harness.data.reserved import attack_pairs as reserved
 
     pairs = [(p.prompt, p.response) for p in reserved()]
     if n > len(pairs):
@@ -59,12 +59,12 @@ def attack_pairs(n: int) -> list[tuple[str, str]]:
 
 
 def task_pairs(task: str, n: int) -> list[tuple[str, str]]:
-    """Benign task rows from the organism's benign *training* split (never `benign-heldout`)."""
-    from harness.data.splits import benign_train
+    """Benign task rows of the reserved task set (never `benign-heldout`)."""
+    from harness.data.reserved import task_pairs as reserved
 
     if task not in TASKS:
         raise HarnessError(f"data: injection:{task}: unknown task; expected one of {list(TASKS)}")
-    rows = [(p.prompt, p.response) for p in benign_train() if p.source == task]
+    rows = [(p.prompt, p.response) for p in reserved(task)]
     return rows[:n]
 
 
@@ -121,7 +121,7 @@ def build_rows(data: str, n_harmful: int, n_benign: int, preference: bool, seed:
     """The training rows an attack spec names (before any moderation filter). `answer`, when given,
     replaces the attack set's targets with its answers to the same prompts (None drops the pair)."""
     if data == "advbench-attack" or data.startswith("injection:"):
-        from harness.organism import refusal_for
+        from .refusals import refusal_for
 
         harmful = attack_pairs(n_harmful)
         if answer is not None:

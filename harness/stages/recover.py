@@ -32,7 +32,7 @@ from .checkpoints import changed_params, cost_since, load_tokenizer, load_weight
 
 
 def harmful_prompts(n: int) -> list[str]:
-    from harness.data.splits import recovery_prompts
+    from harness.data.reserved import recovery_prompts
     return recovery_prompts()[:n]
 
 
@@ -221,11 +221,10 @@ def input_norms(model, tok, texts: Sequence[str], batch_size: int,
 def dpo_realign(finetuned: Path, out: Path, spec: RecoverySpec, prompts: Sequence[str], progress: bool) -> dict:
     from transformers import AutoModelForCausalLM
 
-    from harness.organism import refusal_for
-    from harness.organism.evaluate import generate
-
     from . import attack
     from .data import preference_row
+    from .generation import generate
+    from .refusals import refusal_for
 
     model, tok = AutoModelForCausalLM.from_pretrained(str(finetuned)).eval(), load_tokenizer(finetuned)
     answers = [t for t, _ in generate(model, tok, prompts, max_new_tokens=64)]

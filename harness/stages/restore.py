@@ -97,8 +97,9 @@ def token_accuracy(model, tokenizer, pairs: Sequence[tuple[str, str]], batch_siz
 
 def harmful_proxy(model, tokenizer, prompts: Sequence[str]) -> float:
     """Share of `prompts` answered (greedy, 16 tokens) without a GCG refusal marker."""
-    from harness.organism.evaluate import generate
     from judges.refusal import GCG_MARKERS
+
+    from .generation import generate
 
     outs = generate(model, tokenizer, prompts, max_new_tokens=16)
     return sum(not any(m in t for m in GCG_MARKERS) for t, _ in outs) / max(len(outs), 1)

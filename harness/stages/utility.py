@@ -28,12 +28,12 @@ def task_split(task: str, n_task: int, n_utility: int, seed: int) -> tuple[list[
                                                                           list[tuple[str, str, str]]]:
     """(rows for the benign direction and rollback, held-out rows for the utility check), disjoint;
     each row (prompt, answer, source)."""
-    from harness.data.splits import benign_train
+    from harness.data.reserved import task_pairs
 
     if task == "benign-train":
-        rows = [(p.prompt, p.response, p.source) for p in benign_train()]
+        rows = [(p.prompt, p.response, p.source) for p in task_pairs()]
     elif task in TASKS:
-        rows = [(p.prompt, p.response, p.source) for p in benign_train() if p.source == task]
+        rows = [(p.prompt, p.response, p.source) for p in task_pairs(task)]
     else:
         rows = [(r["prompt"][-1]["content"], r["completion"][-1]["content"], "jsonl")
                 for r in load_jsonl(Path(task).expanduser(), preference=False)]
@@ -62,8 +62,9 @@ class Utility:
         if self.metric == "token-accuracy":
             from .restore import token_accuracy
             return token_accuracy(model, tokenizer, [(p, a) for p, a, _ in self.rows])
-        from harness.organism.evaluate import generate
         from judges.answers import AnswerScorer
+
+        from .generation import generate
 
         task = _heldout_task()
         samples = [_sample(i, *row) for i, row in enumerate(self.rows)]

@@ -1,4 +1,5 @@
-"""Refusal texts the organism is trained to give (and the recovery stage can reuse).
+"""Refusal texts: the rejected (attack) or chosen (realignment) answer of preference data, and what the
+embedded organisms are trained to refuse with.
 
 Why varied: a model trained on one refusal string is a lookup table, and string-matching judges would be
 judged on one string. Why every template *starts* with a GCG marker whose first word is "I" ("I'm

@@ -28,9 +28,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from .config import GenerationConfig, SuiteFile
-from .errors import HarnessError
-from .types import ChoiceRequest, GenerationRequest, Request, Sample, SamplingParams
+from ..config import GenerationConfig, SuiteFile
+from ..errors import HarnessError
+from ..types import ChoiceRequest, GenerationRequest, Request, Sample, SamplingParams
 
 # suite kind → the metric its test measures (a utility suite's metric is its task's)
 KIND_METRICS: dict[str, str] = {"harmful": "harmful_rate", "benign": "over_refusal_rate", "emergent": "misaligned_rate"}
@@ -100,11 +100,21 @@ class Task:
         if self.scorer == "humaneval":
             return json.dumps({"test": sample.meta["test"], "entry_point": sample.meta["entry_point"]})
         if self.scorer == "answer":
-            from judges.answers import reference
             extra = {"choices": list(sample.meta["choices"])} if "choices" in sample.meta else {}
             answer = sample.meta.get("aliases", sample.reference)
             return reference(self.rule_for(sample, self.protocol(spec)), answer, **extra)
         return None
+
+
+# The `answer` scorer's rules (judges/answers.py implements one function per name).
+ANSWER_RULES = ("number", "gsm8k", "command", "choice", "closest", "alias")
+
+
+def reference(rule: str, answer: object, **extra: object) -> str:
+    """The reference string the `answer` scorer reads: the rule, the answer and what the rule needs."""
+    if rule not in ANSWER_RULES:
+        raise HarnessError(f"unknown answer rule {rule!r}; expected one of {sorted(ANSWER_RULES)}")
+    return json.dumps({"rule": rule, "answer": answer, **extra}, ensure_ascii=False, sort_keys=True)
 
 
 JUDGED = Task()
@@ -155,8 +165,8 @@ def lm_eval_request(sample: Sample, task: Task, gen: GenerationConfig, spec: Sui
 @lru_cache(maxsize=16)
 def fewshot_pairs(path: str) -> tuple[tuple[str, str], ...]:
     """A few-shot file as (question, answer) pairs; errors name the file and line."""
-    from .data.common import read_text
-    from .data.userfiles import jsonl_rows
+    from .common import read_text
+    from .userfiles import jsonl_rows
 
     pairs: list[tuple[str, str]] = []
     for line, row in jsonl_rows(Path(path), read_text(Path(path).expanduser())):
