@@ -1,0 +1,8 @@
+"""safety.yaml: its schema (schema.py, the stages' settings in stages.py) and its loader (load.py)."""
+
+from .load import DEFAULT_GATES, load_config, parse
+from .schema import Config, Gate, GateOn, GateOp, GenerationConfig, SuiteFile
+from .stages import DEFAULT_LR, AttackSpec, RecoverySpec
+
+__all__ = ["DEFAULT_GATES", "DEFAULT_LR", "AttackSpec", "Config", "Gate", "GateOn", "GateOp", "GenerationConfig",
+           "RecoverySpec", "SuiteFile", "load_config", "parse"]
