@@ -1,7 +1,7 @@
 """A model reference: where the weights are, what they are (content fingerprint), how they may load.
 
 `--model` is a local directory, a GGUF file (converted once, harness/gguf.py), a hub id, or a name a
-provider registered (`organism`, `smollm2`, …: harness/providers.py). This module resolves paths and
+provider registered (harness/providers.py). This module resolves paths and
 hub ids only; it never builds a named model itself.
 
 Safe loading policy: safetensors only unless the user passes --allow-pickle; `trust_remote_code` only

