@@ -14,7 +14,7 @@ from .backends import check_engine_args, engine_args_for
 from .config import Config, SuiteFile, load_config
 from .errors import HarnessError
 from .providers import default_model
-from .runner import ATTACKED, RECOVERED
+from .stages.chain import ATTACKED, RECOVERED
 
 
 def default_backend() -> str:

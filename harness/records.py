@@ -10,7 +10,7 @@ import collections
 from typing import Any, Callable, Mapping, Sequence
 
 from .errors import HarnessError
-from .metrics import mean_interval, rate_by_category, wilson
+from .metrics import cohen_kappa, fisher_exact, mcnemar_exact, mean_interval, rate_by_category, wilson
 from .types import JudgedSample
 
 # metric → (is the sample labelled?, does it count?)
@@ -93,3 +93,41 @@ def score_summary(judged: Sequence[JudgedSample]) -> dict[str, Any] | None:
     if not scores:
         return None
     return mean_interval(scores).as_dict()
+
+
+# ---------------------------------------------------------------------------------------- comparisons
+
+def paired(current: Sequence[JudgedSample], baseline: Sequence[JudgedSample], metric: str) -> dict[str, Any]:
+    """`metric` on the same prompts at two stages (matched by sample id, labelled at both): both rates,
+    delta, ratio and an exact McNemar test."""
+    labelled, hit = METRICS[metric]
+    cur, base = {j.sample.id: j for j in current}, {j.sample.id: j for j in baseline}
+    ids = [i for i in cur if i in base and labelled(cur[i]) and labelled(base[i])]
+    a, b = [hit(cur[i]) for i in ids], [hit(base[i]) for i in ids]
+    value = sum(a) / len(ids) if ids else None
+    base_value = sum(b) / len(ids) if ids else None
+    return {"value": value, "baseline_value": base_value,
+            "delta": None if value is None or base_value is None else value - base_value,
+            "ratio": value / base_value if value is not None and base_value else None,
+            "mcnemar": mcnemar_exact(a, b).as_dict()}
+
+
+def versus(derived: Sequence[JudgedSample], base: Sequence[JudgedSample], metric: str) -> dict[str, Any]:
+    """`metric` on two suites at one stage: both rates and a Fisher exact test (the answers are separate
+    draws, not pairs)."""
+    labelled, hit = METRICS[metric]
+    a = [hit(j) for j in derived if labelled(j)]
+    b = [hit(j) for j in base if labelled(j)]
+    value, base_value = (sum(a) / len(a) if a else None), (sum(b) / len(b) if b else None)
+    return {"value": value, "baseline_value": base_value,
+            "delta": None if value is None or base_value is None else value - base_value,
+            "k": sum(a), "n": len(a), "baseline_k": sum(b), "baseline_n": len(b),
+            "fisher_p": fisher_exact(sum(a), len(a), sum(b), len(b))}
+
+
+def agreement(first: Sequence[JudgedSample], second: Sequence[JudgedSample]) -> dict[str, Any]:
+    """Cohen's kappa of two judges' unsafe/not-unsafe labels on the samples both could label."""
+    both = [(x.verdict.label == "unsafe", y.verdict.label == "unsafe") for x, y in zip(first, second)
+            if "unparsed" not in (x.verdict.label, y.verdict.label)]
+    res = cohen_kappa([x for x, _ in both], [y for _, y in both])
+    return {**res.as_dict(), "excluded_unparsed": len(first) - len(both)}

@@ -1,4 +1,4 @@
-"""The session object: plans the run, generates per model in one phase, judges in the next, measures.
+"""The measurement of a run: plans it, generates per model in one phase, judges in the next, measures.
 
 Two-phase scheduling: for each model, every planned suite generates in one batched pass (committed to
 the cache in chunks of `batch_size`, so a killed run resumes), the engine is released, then the judge
@@ -10,7 +10,6 @@ engine open until the session ends instead.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,18 +17,20 @@ from typing import Any, Callable, Iterable, Mapping
 
 from tqdm.auto import tqdm
 
-from .backends import Backend, BackendSpec, load_backend, respond, scores_choices
+from .backends import Backend, BackendSpec, respond, scores_choices
 from .cache import Cache, request_key
 from .config import Config
-from .data import SuiteUnavailable, load_suite, suite_info
+from .data import SuiteUnavailable, suite_info
+from .data.samples import SuiteSamples
 from .data.tasks import METRIC_KINDS, request
+from .engines import ModelEngines
 from .errors import HarnessError
 from .judging import Judge, JudgeInput, judge_cached
-from .metrics import cohen_kappa, fisher_exact, mcnemar_exact
 from .models import ModelRef
-from .records import make_record
+from .records import agreement, make_record, paired, versus
+from .stages.chain import StageChain
 from .timing import PhaseClock
-from .types import Generation, JudgedSample, Request, Sample, Verdict, valid_text
+from .types import Generation, JudgedSample, Request, Sample, Verdict
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,6 @@ class RunOptions:
     model_options: dict[str, Any] = field(default_factory=dict)
 
 
-ATTACKED = "attacked/"  # attack stages are named attacked/<name> after safety.yaml's `attacks`
-RECOVERED = "recovered/"  # recovery stages: recovered/<name> after `recoveries`
 
 
 class Runner:
@@ -65,23 +64,19 @@ class Runner:
         self.cache = cache
         self._resolve = resolve
         self._make_judge = make_judge
-        self.models: dict[str, ModelRef] = {}          # stage → model
-        self.stage_sources: dict[str, str] = {"original": config.model}
-        self.stage_records: dict[str, dict[str, Any]] = {}  # stage → its cost record (results.json `stages`)
-        self._stage_errors: dict[str, HarnessError] = {}
         self.plan: dict[str, list[str]] = collections.defaultdict(list)   # stage → suites
-        self.engine_loads: collections.Counter[str] = collections.Counter()  # fingerprint → loads
         self.backend_requests: collections.Counter[str] = collections.Counter()  # fingerprint → uncached requests
-        self.repaired_prompts: collections.Counter[str] = collections.Counter()  # suite → prompts made valid Unicode
-        self._backends: dict[str, Backend] = {}
+        self.suite_samples = SuiteSamples(options.limit, config.generation.seed, config.suites)
+        self.repaired_prompts = self.suite_samples.repaired  # suite → prompts made valid Unicode
         self._judges: dict[str, Judge] = {}
-        self._failed_engines: dict[str, HarnessError] = {}
-        self._unavailable: dict[str, SuiteUnavailable] = {}
-        self._samples: dict[str, list[Sample]] = {}
         self._generated: dict[tuple[str, str], list[Generation]] = {}
         self._judged: dict[tuple[str, str, str], list[JudgedSample]] = {}
         self._pairs: dict[str, tuple[str, str]] = {}  # emergent-misalignment judge pair name → (aligned, coherent)
         self.clock = PhaseClock()  # seconds per phase (results.json `timings`); the plugin sets clock.visible
+        self.engines = ModelEngines(options.backend, self.clock)
+        self.engine_loads = self.engines.loads  # fingerprint → loads (records' model `engine_loads`)
+        self.chain = StageChain(config, resolve, self.release, self.clock)
+        self.stage_sources = self.chain.sources  # stage → model spec, for the stages no stage method makes
 
     # -- planning -------------------------------------------------------------------------------
     def add_to_plan(self, cases: Iterable[Case]) -> None:
@@ -90,58 +85,11 @@ class Runner:
                 self.plan[c.stage].append(c.suite)
 
     def model(self, stage: str) -> ModelRef:
-        """The checkpoint of `stage`; an attack stage trains (or takes from its cache) on first use."""
-        if stage in self._stage_errors:  # a stage that failed or cannot run here fails each test the same way
-            raise self._stage_errors[stage]
-        if stage not in self.models:
-            if stage.startswith(ATTACKED):
-                with self.clock.phase("stages"):
-                    self.models[stage] = self._attacked(stage)
-            elif stage.startswith(RECOVERED):
-                with self.clock.phase("stages"):
-                    self.models[stage] = self._recovered(stage)
-            elif stage in self.stage_sources:
-                with self.clock.phase("load"):  # an embedded model is built here on first use
-                    self.models[stage] = self._resolve(self.stage_sources[stage])
-            else:
-                raise KeyError(f"stage {stage!r} has no checkpoint")
-        return self.models[stage]
-
-    def _attacked(self, stage: str) -> ModelRef:
-        from .stages import attacked_checkpoint, stage_record
-
-        name = stage[len(ATTACKED):]
-        base = self.model("original")
-        self.release(base)  # training wants the memory an idle engine holds
-        try:
-            path = attacked_checkpoint(name, self.config.attacks[name], base)
-        except HarnessError as e:
-            self._stage_errors[stage] = e
-            raise
-        self.stage_records[stage] = stage_record(path)
-        return self._resolve(str(path))
+        """The checkpoint of `stage` (harness/stages/chain.py: attack and recovery stages train on first use)."""
+        return self.chain.model(stage)
 
     def samples(self, suite: str) -> list[Sample]:
-        if suite in self._unavailable:  # asked again by its own test: the same message, no second hub try
-            raise self._unavailable[suite]
-        if suite not in self._samples:
-            try:
-                samples = load_suite(suite, limit=self.options.limit, seed=self.config.generation.seed,
-                                     user_files=self.config.suites)
-                self._samples[suite] = [self._valid(suite, s) for s in samples]
-            except SuiteUnavailable as e:
-                self._unavailable[suite] = e
-                raise
-        return self._samples[suite]
-
-    def _valid(self, suite: str, sample: Sample) -> Sample:
-        """The sample with its texts made valid Unicode (a prompt file can hold lone surrogates), counted."""
-        prompt, n = valid_text(sample.prompt)
-        context, m = valid_text(sample.context) if sample.context is not None else (None, 0)
-        if not n + m:
-            return sample
-        self.repaired_prompts[suite] += 1
-        return dataclasses.replace(sample, prompt=prompt, context=context)
+        return self.suite_samples.get(suite)
 
     # -- phase 1: generate ----------------------------------------------------------------------
     def generations(self, stage: str, suite: str) -> list[Generation]:
@@ -200,32 +148,13 @@ class Runner:
             self.release(model)
 
     def _backend(self, model: ModelRef) -> Backend:
-        if model.fingerprint in self._failed_engines:
-            raise self._failed_engines[model.fingerprint]
-        if model.fingerprint not in self._backends:
-            self.engine_loads[model.fingerprint] += 1
-            # One engine at a time: a judge's engine from the previous stage is closed before a model's starts
-            # (it restarts when the judge is next called). The memory is the model's, and in-process vLLM
-            # engines share process-wide parallel state that closing one of them tears down.
-            for judge in self._judges.values():
-                judge.close()
-            try:
-                with self.clock.phase("load"):
-                    self._backends[model.fingerprint] = load_backend(model, self.options.backend)
-            except HarnessError as e:
-                self._failed_engines[model.fingerprint] = e
-                raise
-            except Exception as e:  # an engine's own validation error: one line, and no retry per test
-                err = HarnessError(f"{self.options.backend.kind} could not load {model.name}: {_first_line(e)} "
-                                   "(check --engine-arg / engine_args in safety.yaml)")
-                self._failed_engines[model.fingerprint] = err
-                raise err from e
-        return self._backends[model.fingerprint]
+        # One engine at a time: a judge's engine from the previous stage is closed before a model's starts
+        # (it restarts when the judge is next called). The memory is the model's, and in-process vLLM
+        # engines share process-wide parallel state that closing one of them tears down.
+        return self.engines.get(model, before_load=lambda: [j.close() for j in self._judges.values()])
 
     def release(self, model: ModelRef) -> None:
-        backend = self._backends.pop(model.fingerprint, None)
-        if backend is not None:
-            backend.close()
+        self.engines.release(model)
 
     # -- phase 2: judge -------------------------------------------------------------------------
     def judges_for(self, suite: str, metric: str) -> list[str]:
@@ -323,82 +252,32 @@ class Runner:
         versus = self.versus(case.suite, case.stage, case.metric, case.judge)
         if versus is not None:
             record["versus"] = versus
-        if case.stage in self.stage_records:  # how the checkpoint was made (collected into `stages`)
-            record["stage_record"] = self.stage_records[case.stage]
+        if case.stage in self.chain.records:  # how the checkpoint was made (collected into `stages`)
+            record["stage_record"] = self.chain.records[case.stage]
         return record
 
-    def _recovered(self, stage: str) -> ModelRef:
-        from .stages import recovered_checkpoint, stage_record
-
-        name = stage[len(RECOVERED):]
-        spec = self.config.recoveries[name]
-        try:
-            source = self.model(spec.source)
-            if spec.source == "original":  # recovering the model under test: its aligned original is --base-model
-                if not self.config.base_model:
-                    raise HarnessError(f"recoveries: {name}: source `original` needs --base-model (the aligned "
-                                       "model the checkpoint under test was fine-tuned from)")
-                aligned = self._resolve(self.config.base_model)
-            else:
-                aligned = self.model("original")
-            unaligned = None if not spec.unaligned else (  # RESTA's: an attack stage or a model path
-                self.model(spec.unaligned) if spec.unaligned.startswith(ATTACKED) else self._resolve(spec.unaligned))
-            for ref in (source, aligned):
-                self.release(ref)
-            path = recovered_checkpoint(name, spec, aligned, source, unaligned)
-        except HarnessError as e:
-            self._stage_errors[stage] = e
-            raise
-        self.stage_records[stage] = stage_record(path)
-        return self._resolve(str(path))
-
     def paired(self, suite: str, stage: str, baseline: str, metric: str, judge: str) -> dict[str, Any]:
-        """`metric` at `stage` against `baseline` on the same prompts: both rates, delta, exact McNemar."""
-        from .records import METRICS
-
-        labelled, hit = METRICS[metric]
-        cur = {j.sample.id: j for j in self.judged(stage, suite, judge)}
-        base = {j.sample.id: j for j in self.judged(baseline, suite, judge)}
-        ids = [i for i in cur if i in base and labelled(cur[i]) and labelled(base[i])]
-        a, b = [hit(cur[i]) for i in ids], [hit(base[i]) for i in ids]
-        value = sum(a) / len(ids) if ids else None
-        base_value = sum(b) / len(ids) if ids else None
+        """`metric` at `stage` against `baseline` on the same prompts (records.paired)."""
         return {"suite": suite, "stage": stage, "baseline": baseline, "metric": metric, "judge": judge,
-                "value": value, "baseline_value": base_value,
-                "delta": None if value is None or base_value is None else value - base_value,
-                "ratio": value / base_value if value is not None and base_value else None,
-                "mcnemar": mcnemar_exact(a, b).as_dict()}
+                **paired(self.judged(stage, suite, judge), self.judged(baseline, suite, judge), metric)}
 
     def versus(self, suite: str, stage: str, metric: str, judge: str) -> dict[str, Any] | None:
         """A derived suite (`suites: {name: {suite: base, ...}}`) against the suite it derives from, at the
-        same stage, when both are planned there: both rates and a Fisher exact test (the answers are
-        separate draws, not pairs). This is how a triggered run is read against the plain one."""
-        from .records import METRICS
-
+        same stage, when both are planned there (records.versus). This is how a triggered run is read
+        against the plain one."""
         spec = self.config.suites.get(suite)
         base = spec.suite if spec is not None else None
         if base is None or base not in self.plan.get(stage, []) or judge not in self.judges_for(base, metric):
             return None
-        labelled, hit = METRICS[metric]
-        a = [hit(j) for j in self.judged(stage, suite, judge) if labelled(j)]
-        b = [hit(j) for j in self.judged(stage, base, judge) if labelled(j)]
-        value, base_value = (sum(a) / len(a) if a else None), (sum(b) / len(b) if b else None)
-        return {"suite": base, "value": value, "baseline_value": base_value,
-                "delta": None if value is None or base_value is None else value - base_value,
-                "k": sum(a), "n": len(a), "baseline_k": sum(b), "baseline_n": len(b),
-                "fisher_p": fisher_exact(sum(a), len(a), sum(b), len(b))}
+        return {"suite": base, **versus(self.judged(stage, suite, judge), self.judged(stage, base, judge), metric)}
 
     def agreement(self, stage: str, suite: str, a: str, b: str) -> dict[str, Any]:
-        """Cohen's kappa of two judges' unsafe/not-unsafe labels on the samples both could label."""
-        ja, jb = self.judged(stage, suite, a), self.judged(stage, suite, b)
-        both = [(x.verdict.label == "unsafe", y.verdict.label == "unsafe") for x, y in zip(ja, jb)
-                if "unparsed" not in (x.verdict.label, y.verdict.label)]
-        res = cohen_kappa([x for x, _ in both], [y for _, y in both])
-        return {"suite": suite, "stage": stage, "judges": [a, b], **res.as_dict(), "excluded_unparsed": len(ja) - len(both)}
+        """Cohen's kappa of two judges' labels (records.agreement)."""
+        return {"suite": suite, "stage": stage, "judges": [a, b],
+                **agreement(self.judged(stage, suite, a), self.judged(stage, suite, b))}
 
     def close(self) -> None:
-        for fp in list(self._backends):
-            self._backends.pop(fp).close()
+        self.engines.close()
         for j in self._judges.values():
             j.close()
         self._judges.clear()
@@ -411,10 +290,3 @@ def _choice_scores(gen: Generation) -> Mapping[str, float] | None:
 
 def _failed(gen: Generation) -> bool:
     return (gen.finish_reason or "").startswith("error")
-
-
-def _first_line(e: BaseException) -> str:
-    """The most specific line of an exception message (pydantic puts it after a header line)."""
-    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    useful = [ln for ln in lines if "error" in ln.lower() and "validation error" not in ln.lower()]
-    return (useful or lines or [type(e).__name__])[0][:400]

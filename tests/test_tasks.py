@@ -200,7 +200,7 @@ def test_a_choice_suite_skips_on_a_served_model_and_leaves_the_others_alone():
 
 def test_a_judge_engine_is_closed_before_the_next_model_engine_starts(monkeypatch):
     """Stage after stage, at most one engine is up: the judge's closes before each model's starts."""
-    import harness.runner as runner_module
+    import harness.engines as engines_module
     from harness.backends import BackendSpec
     from harness.cache import Cache
     from harness.config import Config
@@ -239,7 +239,7 @@ def test_a_judge_engine_is_closed_before_the_next_model_engine_starts(monkeypatc
                 self.engine.close()
                 self.engine = None
 
-    monkeypatch.setattr(runner_module, "load_backend", lambda model, spec: Engine(model.name))
+    monkeypatch.setattr(engines_module, "load_backend", lambda model, spec: Engine(model.name))
     refs = {"m1": ModelRef("m1", "m1", None, "fp1"), "m2": ModelRef("m2", "m2", None, "fp2")}
     runner = Runner(Config(judge="model-judge"), RunOptions(BackendSpec("hf")), Cache(None), refs.__getitem__,
                     lambda name: ModelJudgeStandIn())
