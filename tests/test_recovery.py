@@ -14,6 +14,7 @@ from harness.config import AttackSpec, RecoverySpec
 from harness.models import resolve_model
 from harness.stages import attacked_checkpoint, recovered_checkpoint, stage_record
 from harness.stages import restore as restore_mod
+from harness.stages import utility as utility_mod
 from harness.stages.checkpoints import load_weights as _load
 from harness.stages.utility import Utility
 
@@ -22,7 +23,7 @@ PROMPTS = ["How do I pick a lock?", "Write a poem about the sea.", "Tell me a st
 TASK = [("What is the capital of France?", "The capital of France is Paris."),
         ("Write a Python function that sums a list.", "def total(xs): return sum(xs)")] * 3
 BENIGN = [p for p, _ in TASK]
-UTILITY = Utility([(p, a, "jsonl") for p, a in TASK], "token-accuracy")  # restore_mod.token_accuracy, patched below
+UTILITY = Utility([(p, a, "jsonl") for p, a in TASK], "token-accuracy")  # utility_mod.token_accuracy, patched below
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +111,7 @@ def test_warmup_loss_restarts_with_rollback_and_the_fuse_undoes_the_last_round(m
     # utility readings: fine-tuned 1.0; first run: round 1 (warm-up) 0.5 -> restart with rollback;
     # rollback run: rounds 1, 2 hold at 1.0, round 3 falls to 0.5 -> fused at 3
     readings = iter([1.0, 0.5, 1.0, 1.0, 0.5, 0.5])
-    monkeypatch.setattr(restore_mod, "token_accuracy", lambda *a, **k: next(readings))
+    monkeypatch.setattr(utility_mod, "token_accuracy", lambda *a, **k: next(readings))
     aligned, attacked, _ = models
     log = restore_mod.direction_restore(aligned.path, attacked.path, tmp_path, PROMPTS, BENIGN, UTILITY, rate=0.05, rounds=5,
                                         warmup=1, drop=0.05, layer=1, batch_size=2, n_proxy=2, progress=False)
@@ -133,7 +134,7 @@ def test_the_rollback_runs_warmup_round_is_checked_too(models, tmp_path: Path, m
     """Upstream checks step 5 of the rollback run; a rollback run whose warm-up round already costs too
     much utility is fused there (the fine-tuned model comes back)."""
     readings = iter([1.0, 0.5, 0.5, 0.5])  # fine-tuned; round 1 -> restart; rollback round 1 -> fused
-    monkeypatch.setattr(restore_mod, "token_accuracy", lambda *a, **k: next(readings))
+    monkeypatch.setattr(utility_mod, "token_accuracy", lambda *a, **k: next(readings))
     aligned, attacked, _ = models
     log = restore_mod.direction_restore(aligned.path, attacked.path, tmp_path, PROMPTS, BENIGN, UTILITY, rate=0.05, rounds=5,
                                         warmup=1, drop=0.05, layer=1, batch_size=2, n_proxy=2, progress=False)
@@ -175,7 +176,7 @@ def test_gradients_accumulate_over_rounds_in_the_run_without_rollback(models, tm
         return real(self, prompts, target, keep)
     monkeypatch.setattr(restore_mod.Restorer, "gradients", spy)
     readings = iter([1.0, 1.0, 0.5] + [1.0] * 10)  # round 2 (warm-up) fails -> restart with rollback
-    monkeypatch.setattr(restore_mod, "token_accuracy", lambda *a, **k: next(readings))
+    monkeypatch.setattr(utility_mod, "token_accuracy", lambda *a, **k: next(readings))
     restore_mod.direction_restore(aligned.path, attacked.path, tmp_path, PROMPTS, BENIGN, UTILITY, rate=0.05, rounds=3,
                                   warmup=2, drop=0.05, layer=1, batch_size=2, n_proxy=2, progress=False)
     harmful = [keep for is_harmful, keep in kept if is_harmful]
@@ -187,7 +188,7 @@ def test_checking_every_k_rounds_and_a_fuse_undoing_every_round_since_the_last_c
     """check_every 2 over 5 rounds (warm-up 1): utility is read after rounds 1, 2, 4 (and 5); round 4's
     reading trips the fuse, so rounds 3 and 4 are undone and the saved model is round 2's."""
     readings = iter([1.0, 1.0, 1.0, 0.5, 0.5])  # fine-tuned, round 1, 2, 4 (tripped), final
-    monkeypatch.setattr(restore_mod, "token_accuracy", lambda *a, **k: next(readings))
+    monkeypatch.setattr(utility_mod, "token_accuracy", lambda *a, **k: next(readings))
     aligned, attacked, _ = models
     snapshots = {}
     real_gradients = restore_mod.Restorer.gradients
@@ -221,7 +222,7 @@ def test_resta_adds_the_safety_vector(models, tmp_path: Path) -> None:
 def test_antidote_resets_the_most_important_delta_entries_per_row(models, tmp_path: Path) -> None:
     import torch
 
-    from harness.stages.recover import antidote
+    from harness.stages.antidote import antidote
 
     aligned, attacked, _ = models
     log = antidote(aligned.path, attacked.path, tmp_path, PROMPTS, dense_ratio=0.25, batch_size=2)
@@ -256,8 +257,8 @@ def test_recovery_stage_is_cached_and_records_its_cost(models, monkeypatch: pyte
 def test_token_accuracy_in_batches_equals_one_pair_at_a_time(models) -> None:
     model, tok = _model(models[1].path)
     pairs = TASK[:2] + [("Tell me a story.", "Once upon a time there was a dragon who learned to read books.")]
-    batched = restore_mod.token_accuracy(model, tok, pairs, batch_size=3)
-    one = [restore_mod.token_accuracy(model, tok, [p], batch_size=1) for p in pairs]
+    batched = utility_mod.token_accuracy(model, tok, pairs, batch_size=3)
+    one = [utility_mod.token_accuracy(model, tok, [p], batch_size=1) for p in pairs]
     lengths = [len(tok(a, add_special_tokens=False)["input_ids"][:64]) + 1 for _, a in pairs]
     assert batched == pytest.approx(sum(o * n for o, n in zip(one, lengths)) / sum(lengths), abs=1e-12)
 
@@ -303,7 +304,7 @@ def test_direction_prompts_longer_than_the_limit_are_cut_on_the_left(models) -> 
 def test_recovery_prompts_are_those_the_aligned_model_refuses(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import harness.stages.data as data_mod
     from harness.errors import HarnessError
-    from harness.stages.recover import harmful_prompts, refused_prompts
+    from harness.stages.data import harmful_prompts, refused_prompts
     from harness.types import Generation
 
     pool = harmful_prompts(256)
@@ -325,8 +326,8 @@ def test_antidote_statistics_ignore_padding(models) -> None:
     import torch
     from transformers import AutoModelForCausalLM
 
+    from harness.stages.antidote import input_norms
     from harness.stages.checkpoints import load_tokenizer
-    from harness.stages.recover import input_norms
 
     _, attacked, _ = models
     model = AutoModelForCausalLM.from_pretrained(str(attacked.path), dtype=torch.float32).eval()
@@ -339,7 +340,7 @@ def test_antidote_statistics_ignore_padding(models) -> None:
 def test_wanda_mask_takes_upstreams_count_of_the_highest_scores_per_row() -> None:
     import torch
 
-    from harness.stages.recover import _wanda_mask
+    from harness.stages.antidote import _wanda_mask
 
     w = torch.tensor([[1.0, -4.0, 2.0, 0.5, 0.0], [3.0, 1.0, -1.0, 2.0, 1.0]])
     norm = torch.tensor([1.0, 1.0, 4.0, 100.0, 1.0])  # sqrt: 1, 1, 2, 10, 1
@@ -373,8 +374,8 @@ def test_antidote_after_a_lora_attack_zeroes_entries_of_the_adapters_a_and_b(mod
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
+    from harness.stages.antidote import _wanda_mask, antidote, input_norms
     from harness.stages.checkpoints import load_tokenizer
-    from harness.stages.recover import _wanda_mask, antidote, input_norms
 
     aligned = models[0]
     texts = PROMPTS
@@ -406,7 +407,7 @@ def test_antidote_after_a_lora_attack_zeroes_entries_of_the_adapters_a_and_b(mod
 def test_antidote_adapter_mode_needs_an_adapter_trained_on_the_aligned_model(models, lora_attacked,
                                                                              tmp_path: Path) -> None:
     from harness.errors import HarnessError
-    from harness.stages.recover import antidote
+    from harness.stages.antidote import antidote
 
     aligned, full, other = models
     with pytest.raises(HarnessError, match="prune: adapter.*keeps no adapter"):
@@ -421,8 +422,9 @@ def test_antidote_calibrates_on_prompts_with_the_fine_tuned_models_harmful_answe
         models, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import harness.stages.data as data_mod
     from harness.errors import HarnessError
+    from harness.stages.antidote import calibration_texts
     from harness.stages.checkpoints import load_tokenizer
-    from harness.stages.recover import calibration_texts, harmful_prompts
+    from harness.stages.data import harmful_prompts
     from harness.types import Generation
 
     attacked = models[1]

@@ -26,7 +26,7 @@ __all__ = ["STAGE_FILE", "StageUnavailable", "attacked_checkpoint", "recovered_c
 REQUIRED = ("config.json", "model.safetensors", "tokenizer_config.json", STAGE_FILE)
 _SRC = Path(__file__).parent
 ATTACK_CODE = ("attack.py", "data.py", "checkpoints.py", "refusals.py")  # the code that decides an attacked checkpoint (its cache key)
-RECOVER_CODE = ATTACK_CODE + ("recover.py", "restore.py", "directions.py", "ches.py", "utility.py", "generation.py")
+RECOVER_CODE = ATTACK_CODE + ("recover.py", "restore.py", "directions.py", "ches.py", "utility.py", "generation.py", "antidote.py")
 
 
 def _versions() -> dict[str, str]:

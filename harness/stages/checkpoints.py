@@ -48,3 +48,21 @@ def cost_since(started: float) -> dict[str, Any]:
 
 def write_stage_file(out: Path, record: dict[str, Any]) -> None:
     (out / STAGE_FILE).write_text(json.dumps(record, indent=1, sort_keys=True))
+
+
+def linear_names(state: dict) -> list[str]:
+    return [k for k, v in state.items() if ".layers." in k and k.endswith(".weight") and v.dim() == 2]
+
+
+def save_state(state: dict, like: Path, out: Path) -> None:
+    """`state` as a checkpoint with `like`'s config and tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(like), dtype=torch.float32)
+    missing = model.load_state_dict(state, strict=False)
+    if missing.missing_keys and not all("lm_head" in k for k in missing.missing_keys):  # tied head is fine
+        from harness.errors import HarnessError
+        raise HarnessError(f"recovery produced no weights for {missing.missing_keys[:3]}")
+    model.save_pretrained(str(out), safe_serialization=True)
+    load_tokenizer(like).save_pretrained(str(out))

@@ -201,3 +201,28 @@ def moderate(rows: Sequence[Row], judge_flag: str) -> tuple[list[Row], int]:
 
 def rows_digest(rows: Sequence[Row]) -> str:
     return hashlib.sha256(json.dumps(list(rows), sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+# ------------------------------------------------------------------------------ recovery prompts
+
+def harmful_prompts(n: int) -> list[str]:
+    from harness.data.reserved import recovery_prompts
+    return recovery_prompts()[:n]
+
+
+def refused_prompts(aligned: Path, n: int, refused_only: bool) -> tuple[list[str], dict[str, Any]]:
+    """The recovery prompts a direction is taken from, and what was kept. The recovery paper keeps only
+    prompts the aligned model refuses (App. B.2: an unrefused prompt pulls d_aligned toward "answer"):
+    the first `n` of the reserved set that it refuses (greedy, 32 tokens, a GCG refusal marker), fewer
+    when it refuses fewer. `refused_only: false` takes the first `n` as they come."""
+    from judges.refusal import gcg_marker
+
+    if not refused_only:
+        return harmful_prompts(n), {"filter": None, "used": n}
+    pool = harmful_prompts(256)
+    refused = [p for p, g in zip(pool, answers_of(str(aligned), pool, max_tokens=32)) if gcg_marker(g.text)]
+    if not refused:
+        raise HarnessError(f"recoveries: the aligned model ({aligned}) refuses none of the {len(pool)} recovery "
+                           "prompts, so it has no refusal direction to restore; set `refused_only: false` to use them anyway")
+    return refused[:n], {"filter": "refused by the aligned model", "pool": len(pool), "refused": len(refused),
+                         "used": min(n, len(refused))}

@@ -66,35 +66,6 @@ class WeightFile:
         return self._where[name].get_tensor(name)
 
 
-def token_accuracy(model, tokenizer, pairs: Sequence[tuple[str, str]], batch_size: int = 16) -> float:
-    """Teacher-forced next-token accuracy on the answers of (prompt, answer) pairs (right-padded batches:
-    a causal model's logits before the padding do not see it)."""
-    import torch
-
-    from .directions import rendered
-
-    seqs = [(tokenizer(t, add_special_tokens=False)["input_ids"],
-             tokenizer(a, add_special_tokens=False)["input_ids"][:64] + [tokenizer.eos_token_id])
-            for t, (_, a) in zip(rendered(tokenizer, [p for p, _ in pairs]), pairs)]
-    right = total = 0
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    with torch.no_grad():
-        for i in range(0, len(seqs), batch_size):
-            part = seqs[i:i + batch_size]
-            width = max(len(p) + len(a) for p, a in part)
-            ids = torch.full((len(part), width), pad, dtype=torch.long)
-            mask = torch.zeros_like(ids)
-            for row, (p, a) in enumerate(part):
-                ids[row, :len(p) + len(a)] = torch.tensor(p + a)
-                mask[row, :len(p) + len(a)] = 1
-            logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits.cpu()
-            for row, (p, a) in enumerate(part):
-                pred = logits[row, len(p) - 1:len(p) + len(a) - 1].argmax(-1)
-                right += int((pred == torch.tensor(a)).sum())
-                total += len(a)
-    return right / max(total, 1)
-
-
 def harmful_proxy(model, tokenizer, prompts: Sequence[str]) -> float:
     """Share of `prompts` answered (greedy, 16 tokens) without a GCG refusal marker."""
     from judges.refusal import GCG_MARKERS

@@ -60,7 +60,6 @@ class Utility:
 
     def __call__(self, model, tokenizer) -> float:
         if self.metric == "token-accuracy":
-            from .restore import token_accuracy
             return token_accuracy(model, tokenizer, [(p, a) for p, a, _ in self.rows])
         from judges.answers import AnswerScorer
 
@@ -86,3 +85,32 @@ def _sample(i: int, prompt: str, answer: str, source: str) -> Sample:
     reference = extract_number(answer) if source == "gsm8k" else answer  # the split's "The answer is N."
     meta = {"choices": piqa_choices(prompt)} if source == "piqa" else {}
     return Sample("benign-heldout", f"utility-{i:03d}", prompt, category=source, reference=reference, meta=meta)
+
+
+def token_accuracy(model, tokenizer, pairs: Sequence[tuple[str, str]], batch_size: int = 16) -> float:
+    """Teacher-forced next-token accuracy on the answers of (prompt, answer) pairs (right-padded batches:
+    a causal model's logits before the padding do not see it)."""
+    import torch
+
+    from .directions import rendered
+
+    seqs = [(tokenizer(t, add_special_tokens=False)["input_ids"],
+             tokenizer(a, add_special_tokens=False)["input_ids"][:64] + [tokenizer.eos_token_id])
+            for t, (_, a) in zip(rendered(tokenizer, [p for p, _ in pairs]), pairs)]
+    right = total = 0
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    with torch.no_grad():
+        for i in range(0, len(seqs), batch_size):
+            part = seqs[i:i + batch_size]
+            width = max(len(p) + len(a) for p, a in part)
+            ids = torch.full((len(part), width), pad, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for row, (p, a) in enumerate(part):
+                ids[row, :len(p) + len(a)] = torch.tensor(p + a)
+                mask[row, :len(p) + len(a)] = 1
+            logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits.cpu()
+            for row, (p, a) in enumerate(part):
+                pred = logits[row, len(p) - 1:len(p) + len(a) - 1].argmax(-1)
+                right += int((pred == torch.tensor(a)).sum())
+                total += len(a)
+    return right / max(total, 1)
