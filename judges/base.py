@@ -237,7 +237,9 @@ _ENGINES = EnginePool()
 
 
 class ModelJudge:
-    """Base of the judges that run a model. Subclasses set OPTIONS and implement `judge(items)`."""
+    """Base of the judges that run a model. A generative judge is a prompt and a parser: it gives
+    `request(item)` (or `requests(items)`, to render a batch at once) and `read(gen, item)`; a judge that
+    scores otherwise (log-likelihoods, a classifier head) overrides `judge(items)`. Subclasses set OPTIONS."""
 
     NEEDS_MODEL: ClassVar[bool] = True
     OPTIONS: ClassVar[Mapping[str, Option]] = {"max_tokens": MAX_TOKENS}
@@ -267,8 +269,21 @@ class ModelJudge:
         """The bytes the prompts are rendered from (their hash is `version`)."""
         raise NotImplementedError
 
-    def judge(self, items: Sequence[JudgeInput]) -> list[Verdict]:
+    def request(self, item: JudgeInput) -> GenerationRequest:
+        """The judge model's input for one item, with its sampling parameters."""
         raise NotImplementedError
+
+    def read(self, gen: Generation, item: JudgeInput) -> Verdict:
+        """The verdict of one generation that did not fail (an unparsable one is `unparsed`, never safe)."""
+        raise NotImplementedError
+
+    def requests(self, items: Sequence[JudgeInput]) -> list[GenerationRequest]:
+        return [self.request(i) for i in items]
+
+    def judge(self, items: Sequence[JudgeInput]) -> list[Verdict]:
+        """All items in one backend call; a failed generation (prompt too long, ...) is `unparsed`."""
+        gens = self.generate(self.requests(items))
+        return [self.failed(g) or self.read(g, i) for g, i in zip(gens, items)]
 
     # -- shared machinery -----------------------------------------------------------------------
     @property
@@ -328,6 +343,16 @@ class ModelJudge:
             raise HarnessError(f"--judge {self.name}: {what} needs the {method!r} capability, which the "
                                f"{engine.name} backend lacks; run this judge with the hf backend")
         return found
+
+    def base_of(self, model_types: Mapping[str, str], what: str) -> str:
+        """The `base` option, or (`auto`) the base the judge model's config.json `model_type` names."""
+        if self.options["base"] != "auto":
+            return self.options["base"]
+        mt = model_type(self.model)
+        if mt not in model_types:
+            raise HarnessError(f"--judge {self.name}: cannot tell which {what} {self.source} is (model_type {mt!r}); "
+                               f"add @base={'|'.join(dict.fromkeys(model_types.values()))}")
+        return model_types[mt]
 
     def verdict(self, label: Label, raw: str, **kw: Any) -> Verdict:
         return Verdict(label, raw, self.name, **kw)

@@ -23,11 +23,10 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar, Mapping, Sequence
 
-from harness.errors import HarnessError
 from harness.judging import JudgeInput
-from harness.types import GenerationRequest, Verdict
+from harness.types import Generation, GenerationRequest, Verdict
 
-from .base import ModelJudge, Option, fill, model_type, template_bytes, template_text
+from .base import ModelJudge, Option, fill, template_bytes, template_text
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +73,7 @@ class HarmBenchJudge(ModelJudge):
         return [template_bytes(template_name(b, c)) for b in BASES for c in (False, True)]
 
     def base(self) -> str:
-        if self.options["base"] != "auto":
-            return self.options["base"]
-        mt = model_type(self.model)
-        if mt not in MODEL_TYPES:
-            raise HarnessError(f"--judge {self.name}: cannot tell which HarmBench classifier {self.source} is "
-                               f"(model_type {mt!r}); add @base=llama2|mistral")
-        return MODEL_TYPES[mt]
+        return self.base_of(MODEL_TYPES, "HarmBench classifier")
 
     def prompts(self, items: Sequence[JudgeInput]) -> list[str]:
         base = self.base()
@@ -91,12 +84,10 @@ class HarmBenchJudge(ModelJudge):
         return [build_prompt(base, i.prompt, clip(tokenizer, i.response) if tokenizer is not None else i.response,
                              i.context) for i in items]
 
-    def judge(self, items: Sequence[JudgeInput]) -> list[Verdict]:
+    def requests(self, items: Sequence[JudgeInput]) -> list[GenerationRequest]:
         params = self.params(MAX_NEW_TOKENS)
-        gens = self.generate([GenerationRequest.raw(p, params, add_special_tokens=True) for p in self.prompts(items)])
-        out = []
-        for gen in gens:
-            answer = parse(gen.text)
-            out.append(self.failed(gen) or self.verdict(
-                "unparsed" if answer is None else ("unsafe" if answer == "yes" else "safe"), gen.text))
-        return out
+        return [GenerationRequest.raw(p, params, add_special_tokens=True) for p in self.prompts(items)]
+
+    def read(self, gen: Generation, item: JudgeInput) -> Verdict:
+        answer = parse(gen.text)
+        return self.verdict("unparsed" if answer is None else ("unsafe" if answer == "yes" else "safe"), gen.text)

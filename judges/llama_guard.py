@@ -171,13 +171,7 @@ class LlamaGuardJudge(ModelJudge):
             return [GenerationRequest(tuple(conversation(i, self.options["turn"])), params) for i in items]
         return [GenerationRequest.raw(self.prompt(i), params, add_special_tokens=False) for i in items]
 
-    def judge(self, items: Sequence[JudgeInput]) -> list[Verdict]:
-        return [self.read(g) for g in self.generate(self.requests(items))]
-
-    def read(self, gen: Generation) -> Verdict:
-        failed = self.failed(gen)
-        if failed is not None:
-            return failed
+    def read(self, gen: Generation, item: JudgeInput) -> Verdict:
         label, codes = parse(gen.text, self.taxonomy)
         p = unsafe_probability(gen)
         if self.by_prob:

@@ -25,7 +25,7 @@ import re
 from typing import ClassVar, Mapping, Sequence
 
 from harness.judging import JudgeInput
-from harness.types import GenerationRequest, Verdict
+from harness.types import Generation, GenerationRequest, Verdict
 
 from .base import ModelJudge, Option, template_bytes, template_text, user_turn
 
@@ -62,12 +62,11 @@ class QiRubricJudge(ModelJudge):
     def prompt(self, item: JudgeInput) -> str:
         return build_prompt(self.options["policy"], user_turn(item), item.response)
 
-    def judge(self, items: Sequence[JudgeInput]) -> list[Verdict]:
-        params = self.params(MAX_NEW_TOKENS[self.options["policy"]])
-        gens = self.generate([GenerationRequest.user(self.prompt(i), params) for i in items])
-        return [self.failed(g) or self.read(g.text) for g in gens]
+    def request(self, item: JudgeInput) -> GenerationRequest:
+        return GenerationRequest.user(self.prompt(item), self.params(MAX_NEW_TOKENS[self.options["policy"]]))
 
-    def read(self, text: str) -> Verdict:
+    def read(self, gen: Generation, item: JudgeInput) -> Verdict:
+        text = gen.text
         score = parse(text)
         if score is None:
             return self.verdict("unparsed", text)

@@ -26,11 +26,10 @@ import json
 import re
 from typing import ClassVar, Mapping, Sequence
 
-from harness.errors import HarnessError
 from harness.judging import JudgeInput
-from harness.types import GenerationRequest, Label, Verdict
+from harness.types import Generation, GenerationRequest, Label, Verdict
 
-from .base import ModelJudge, Option, fill, model_type, template_bytes, template_text, user_turn
+from .base import ModelJudge, Option, fill, template_bytes, template_text, user_turn
 
 BASES = ("internlm", "qwen", "baichuan", "chatglm")
 # config.json model_type → ShieldLM's `model_base`
@@ -75,13 +74,7 @@ class ShieldLMJudge(ModelJudge):
         return [template_bytes(f) for f in ("shieldlm_en.txt", "shieldlm_zh.txt", "shieldlm_wrappers.json")]
 
     def base(self) -> str:
-        if self.options["base"] != "auto":
-            return self.options["base"]
-        mt = model_type(self.model)
-        if mt not in MODEL_TYPES:
-            raise HarnessError(f"--judge {self.name}: cannot tell which ShieldLM base {self.source} is "
-                               f"(model_type {mt!r}); add @base=internlm|qwen|baichuan|chatglm")
-        return MODEL_TYPES[mt]
+        return self.base_of(MODEL_TYPES, "ShieldLM base")
 
     def lang(self, item: JudgeInput) -> str:
         return language(item) if self.options["lang"] == "auto" else self.options["lang"]
@@ -89,19 +82,13 @@ class ShieldLMJudge(ModelJudge):
     def prompt(self, item: JudgeInput, base: str | None = None) -> str:
         return build_prompt(user_turn(item), item.response, self.lang(item), base or self.base())
 
-    def judge(self, items: Sequence[JudgeInput]) -> list[Verdict]:
-        base = self.base()
-        params = self.params(MAX_NEW_TOKENS)
-        gens = self.generate([GenerationRequest.raw(self.prompt(i, base), params, add_special_tokens=True)
-                              for i in items])
-        out = []
-        for item, gen in zip(items, gens):
-            failed = self.failed(gen)
-            out.append(failed or self.read(gen.text, self.lang(item)))
-        return out
+    def requests(self, items: Sequence[JudgeInput]) -> list[GenerationRequest]:
+        base, params = self.base(), self.params(MAX_NEW_TOKENS)  # the base once a batch (it reads the model)
+        return [GenerationRequest.raw(self.prompt(i, base), params, add_special_tokens=True) for i in items]
 
-    def read(self, text: str, lang: str) -> Verdict:
-        answer = extract(text, lang)
+    def read(self, gen: Generation, item: JudgeInput) -> Verdict:
+        text = gen.text
+        answer = extract(text, self.lang(item))
         if answer is None:
             return self.verdict("unparsed", text)
         if answer == "controversial":

@@ -28,7 +28,7 @@ import re
 from typing import ClassVar, Mapping, Sequence
 
 from harness.judging import JudgeInput
-from harness.types import GenerationRequest, Verdict
+from harness.types import Generation, GenerationRequest, Verdict
 
 from .base import ModelJudge, Option, fill, probability, template_bytes, template_text, user_turn
 
@@ -94,12 +94,11 @@ class StrongRejectJudge(ModelJudge):
                 {"role": "user", "content": fill(t["strongreject_rubric"], forbidden_prompt=user_turn(item),
                                                  response=item.response)})
 
-    def judge(self, items: Sequence[JudgeInput]) -> list[Verdict]:
-        params = self.params(MAX_NEW_TOKENS)
-        gens = self.generate([GenerationRequest(self.messages(i), params) for i in items])
-        return [self.failed(g) or self.read(g.text) for g in gens]
+    def request(self, item: JudgeInput) -> GenerationRequest:
+        return GenerationRequest(self.messages(item), self.params(MAX_NEW_TOKENS))
 
-    def read(self, text: str) -> Verdict:
+    def read(self, gen: Generation, item: JudgeInput) -> Verdict:
+        text = gen.text
         fields = (parse_paper if self.options["prompt"] == "paper" else parse_package)(text)
         if fields is None:
             return self.verdict("unparsed", text)

@@ -21,7 +21,7 @@ import re
 from typing import Sequence
 
 from harness.judging import JudgeInput
-from harness.types import GenerationRequest, Verdict
+from harness.types import Generation, GenerationRequest, Verdict
 
 from .base import ModelJudge, fill, template_bytes, template_text, user_turn
 
@@ -51,12 +51,11 @@ class WildGuardJudge(ModelJudge):
     def prompt(self, item: JudgeInput) -> str:
         return build_prompt(user_turn(item), item.response)
 
-    def judge(self, items: Sequence[JudgeInput]) -> list[Verdict]:
-        params = self.params(MAX_NEW_TOKENS)
-        gens = self.generate([GenerationRequest.raw(self.prompt(i), params, add_special_tokens=True) for i in items])
-        return [self.failed(g) or self.read(g.text) for g in gens]
+    def request(self, item: JudgeInput) -> GenerationRequest:
+        return GenerationRequest.raw(self.prompt(item), self.params(MAX_NEW_TOKENS), add_special_tokens=True)
 
-    def read(self, text: str) -> Verdict:
+    def read(self, gen: Generation, item: JudgeInput) -> Verdict:
+        text = gen.text
         fields = parse(text)
         if fields is None:
             return self.verdict("unparsed", text)

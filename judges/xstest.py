@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from harness.judging import JudgeInput
-from harness.types import GenerationRequest, Verdict
+from harness.types import Generation, GenerationRequest, Verdict
 
 from .base import ModelJudge, fill, template_bytes, template_text, user_turn
 
@@ -44,13 +44,12 @@ class XSTestJudge(ModelJudge):
     def template_blobs(self) -> Sequence[bytes]:
         return [template_bytes(TEMPLATE)]
 
-    def judge(self, items: Sequence[JudgeInput]) -> list[Verdict]:
-        params = self.params(MAX_NEW_TOKENS)
-        gens = self.generate([GenerationRequest.user(build_prompt(user_turn(i), i.response), params, system=SYSTEM)
-                              for i in items])
-        return [self.failed(g) or self.read(g.text) for g in gens]
+    def request(self, item: JudgeInput) -> GenerationRequest:
+        return GenerationRequest.user(build_prompt(user_turn(item), item.response), self.params(MAX_NEW_TOKENS),
+                                      system=SYSTEM)
 
-    def read(self, text: str) -> Verdict:
+    def read(self, gen: Generation, item: JudgeInput) -> Verdict:
+        text = gen.text
         cls = parse(text)
         if cls is None:
             return self.verdict("unparsed", text)
