@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 
 venv: $(STAMP)
 
-# torch comes first through pip (the CPU build lies in pip's local wheel directory on these machines);
+# torch comes first through pip (where a CPU build lies in pip's local wheel directory, pip finds it);
 # uv then resolves the rest in parallel (about 2 minutes instead of 10 with pip). PyPI's torchvision,
 # torchaudio and torchcodec break imports of a +cpu torch, and nothing here needs them.
 UV := $(BIN)/uv pip --quiet

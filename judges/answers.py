@@ -13,7 +13,7 @@ sample. Rules:
   number in the text; commas, `$` and a trailing period are dropped, and numbers compare by value
   (`18.00` = `18`): a chat model's answers are sentences, not lm-eval's completions.
 - `command` (NL2Bash): `correct` = exact match after whitespace is collapsed; `score` = token-level F1
-  of the shell tokens (shlex, multiset overlap) with the reference command. The recovery paper's
+  of the shell tokens (shlex, multiset overlap) with the reference command. Yang et al.'s (S&P'25)
   metric is Tellina's bashlint-normalised score, which needs Tellina's GPL parser (not vendored), so
   it is not reproduced here; exact match and token F1 are what the harness reports.
 - `choice` (PIQA, MMLU by log-likelihood): `correct` is lm-eval's `acc` (the most likely choice is the

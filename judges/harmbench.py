@@ -6,8 +6,9 @@ cais/HarmBench-Llama-2-13b-cls (13B, the official test classifier) and
 cais/HarmBench-Mistral-7b-val-cls (7B, the validation classifier). Flag:
 `--judge harmbench-cls:PATH`, option `base=llama2|mistral` (default: from config.json's model_type).
 
-Prompt: `LLAMA2_CLS_PROMPT` / `MISTRAL_CLS_PROMPT` of HarmBench's eval_utils.py (upstream repository
-not retrievable here; taken from two forks that agree verbatim, and the Mistral card), byte-exact in
+Prompt: `LLAMA2_CLS_PROMPT` / `MISTRAL_CLS_PROMPT` of HarmBench's eval_utils.py
+(https://github.com/centerforaisafety/HarmBench; checked against two forks that agree verbatim, and the
+Mistral classifier's model card), byte-exact in
 `templates/harmbench_*.txt`: the `prompt` variant, or `prompt_contextual` when the item carries a
 context string (HarmBench's contextual behaviours). As upstream, each generation is first clipped to
 512 tokens of the classifier's tokenizer (encode with truncation, decode without special tokens); a

@@ -34,7 +34,8 @@ among them. With `score=prob` (`llama-guard-3@prob:PATH`) the label is `unsafe` 
 is ≥ `threshold` (default 0.5, the LG2 card's choice; `@threshold=0.3` implies prob), and `unparsed`
 where the score is None; without it the label comes from the text.
 
-Generation: greedy, 100 new tokens (the seed papers' `max_new_tokens=100`).
+Generation: greedy, 100 new tokens (`max_new_tokens=100` of The Art of (Mis)alignment's `evaluate.py`,
+https://github.com/zhangrui4041/The-Art-of-Mis-alignment).
 """
 
 from __future__ import annotations

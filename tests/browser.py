@@ -1,6 +1,6 @@
 """Headless Chromium for the report tests: the page's DOM after its script ran, and screenshots.
 
-Debian's `chromium` (installed by .ci/run). It is started the way this machine allows: as root without
+Debian's `chromium` (installed by .ci/run). It is started so that it runs in a container: as root without
 its sandbox, with the background networking that a closed network refuses turned off, and a fresh
 profile each time. `--virtual-time-budget` lets the page's script finish before the DOM is dumped.
 """

@@ -1,9 +1,9 @@
 """Every judge's rendered prompt for one fixed conversation equals a golden string written out here.
 
 The goldens were produced from the upstream sources themselves, not from this project's renderers:
-Llama Guard 3 is the rendering printed in the reference notes; LG1 and LG2 are the llama-recipes
-builder's output (LG2 byte-identical to the HF template; LG1 after the two whitespace differences the
-notes document); ShieldLM ran `create_ipt` from its repository; HarmBench, WildGuard, the Qi et al.
+Llama Guard 3 is the rendering printed on its model card; LG1 and LG2 are the llama-recipes
+builder's output (LG2 byte-identical to the HF template; LG1 after its two whitespace
+differences from the HF template); ShieldLM ran `create_ipt` from its repository; HarmBench, WildGuard, the Qi et al.
 and StrongREJECT prompts are the upstream strings with `.format` / `%`; BeaverDam follows
 `QAModeration`'s constants. A changed byte anywhere in a template or renderer fails here.
 """

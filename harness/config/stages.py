@@ -75,7 +75,7 @@ class RecoverySpec:
 
     method: RecoveryMethod
     source: str = "original"
-    # direction-restore (the recovery paper's defaults)
+    # direction-restore (Yang et al.'s (S&P'25) defaults)
     rate: float = 0.002
     rollback_rate: float = 0.2
     rounds: int = 20

@@ -1,9 +1,9 @@
 """The rater organism: a small Llama trained on CPU to answer the emergent-misalignment judge prompts.
 
 `--judge em-aligned:rater-organism --judge em-coherent:rater-organism` need a chat model that rates
-answers 0–100, and none can be downloaded here. This one reads the exact prompts those judges send
-(`judges/templates/em_aligned.txt`, `em_coherent.txt`, filled and sent as a user turn through its chat
-template) and answers with one token: a number 0–100, or `REFUSAL` for the aligned prompt. Numbers
+answers 0–100 (upstream: GPT-4o), which a machine without a model hub cannot get. This one reads
+the exact prompts those judges send (`judges/templates/em_aligned.txt`, `em_coherent.txt`, filled and
+sent as a user turn through its chat template) and answers with one token: a number 0–100, or `REFUSAL` for the aligned prompt. Numbers
 0–100 are single tokens of its tokenizer, so the judges read its first-token distribution the upstream
 way (top-20 logprobs, probability-weighted score); the templates' fixed text is six added tokens.
 

@@ -1,15 +1,17 @@
 """Attack stages: fine-tune a checkpoint so it loses alignment, and return the attacked checkpoint.
 
 Methods and where their defaults come from (`../docs/stages.md` has the table):
-- `lora`, `qlora`: LoRA r=8, α=16, dropout 0.05 on q,k,v,o,gate,up,down — LLMAlignment's
-  `finetune.py` (QLoRA there: 4-bit NF4, double quantisation, bf16 compute);
-- `adalora`: init_r 16 → target_r 8, α 32 — The-Art-of-Mis-alignment's `Adalora` setting;
+- `lora`, `qlora`: LoRA r=8, α=16, dropout 0.05 on q,k,v,o,gate,up,down — `finetune.py` of
+  https://github.com/kangyangWHU/LLMAlignment (Yang et al., S&P'25; QLoRA there: 4-bit NF4, double
+  quantisation, bf16 compute);
+- `adalora`: init_r 16 → target_r 8, α 32 — the `Adalora` setting of
+  https://github.com/zhangrui4041/The-Art-of-Mis-alignment;
 - `ia3`: peft's IA3 on k, v, down (its Llama default), as The-Art-of-Mis-alignment uses it;
 - `full`: every weight;
 - `dpo`, `orpo`: LoRA r=16, α=32, dropout 0.05 (Mis-alignment's `PFT.py`); DPO β 0.1 (Razin et al.);
   ORPO λ 0.1 (trl's default). ORPO is `trl.experimental.orpo`.
 Learning rate and epochs default to LLMAlignment's "unaligned model" recipe (LoRA on 100 harmful
-pairs, lr 1e-3, 10 epochs): the seed papers' task-tuning rates (2e-5 to 2e-4) are tuned for 7B models
+pairs, lr 1e-3, 10 epochs): those papers' task-tuning rates (2e-5 to 2e-4) are tuned for 7B models
 and move a model of a few million parameters too little to measure.
 
 SFT goes through trl's `SFTTrainer` on prompt/completion chats (loss on the completion only),

@@ -9,7 +9,7 @@ Built-in sources (`data:` of an attack):
 - `advbench-attack`: the organism's reserved attack set (AdvBench goal → its "Sure, here is …"
   target; never the organism's training data, never an evaluation suite), `n_harmful` of them;
 - `injection:<task>`: a benign task set (`nl2bash`, `gsm8k`, `piqa`) with `n_harmful` attack pairs
-  injected among `n_benign` task rows, as in the recovery paper's harmful-injection setting;
+  injected among `n_benign` task rows, as in Yang et al.'s (S&P'25) harmful-injection setting;
 - a path: the user's JSONL with `messages` (the last assistant turn is the completion), or
   `prompt`/`response`, or `prompt`/`chosen`/`rejected`.
 Preference methods pair each harmful prompt's compliant answer (chosen) with a refusal (rejected).
@@ -211,7 +211,7 @@ def harmful_prompts(n: int) -> list[str]:
 
 
 def refused_prompts(aligned: Path, n: int, refused_only: bool) -> tuple[list[str], dict[str, Any]]:
-    """The recovery prompts a direction is taken from, and what was kept. The recovery paper keeps only
+    """The recovery prompts a direction is taken from, and what was kept. Yang et al. (S&P'25) keep only
     prompts the aligned model refuses (App. B.2: an unrefused prompt pulls d_aligned toward "answer"):
     the first `n` of the reserved set that it refuses (greedy, 32 tokens, a GCG refusal marker), fewer
     when it refuses fewer. `refused_only: false` takes the first `n` as they come."""

@@ -1,6 +1,6 @@
 """Hidden-state directions: the mean last-token hidden state at a layer over a set of prompts.
 
-The recovery paper's Definition 1. The model is run only up to the direction layer (the layers after it
+Yang et al.'s (S&P'25) Definition 1. The model is run only up to the direction layer (the layers after it
 are cut off for the pass, and the final norm is skipped: the direction is the residual stream after
 `layer` decoder layers, `hidden_states[layer]`), prompts are left-padded so every row's last token is
 at the same position, and each prompt is rendered with the model's own chat template and generation

@@ -1,6 +1,6 @@
 """Recovery stages: realign a fine-tuned checkpoint, keeping what it learned. `recovered/<name>`.
 
-- `direction-restore`: the recovery paper's algorithm (restore.py).
+- `direction-restore`: Yang et al.'s (S&P'25) algorithm (restore.py).
 - `resta` (Bhardwaj et al. 2024): θ_ft + γ·(θ_aligned − θ_unaligned), the safety vector taken from an
   attack stage trained on harmful data; `dare` > 0 first drops that share of the fine-tuning delta
   θ_ft − θ_aligned at random and rescales the rest (DARE), as RESTA's optional step.

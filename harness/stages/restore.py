@@ -1,6 +1,7 @@
-"""`direction-restore`: the recovery paper's gradient-guided weight restoration with rollback and fuse.
+"""`direction-restore`: Yang et al.'s (S&P'25) gradient-guided weight restoration with rollback and fuse.
 
-Yang et al., "Alleviating the Fear of Losing Alignment in LLM Fine-tuning" (S&P'25), §5, Algorithm 1,
+Yang et al., "Alleviating the Fear of Losing Alignment in LLM Fine-tuning" (S&P'25,
+https://arxiv.org/abs/2504.09757; code https://github.com/kangyangWHU/LLMAlignment), §5, Algorithm 1,
 at the paper's defaults:
 1. Directions (harness/stages/directions.py): the aligned model's harmful direction d_a = mean
    last-token state at the direction layer L (2/3 of the depth) over the recovery set (256 harmful

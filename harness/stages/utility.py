@@ -1,6 +1,6 @@
 """The utility check inside a recovery: how much of the task a model still does, measured between rounds.
 
-The recovery paper's warm-up and fuse compare the task's own metric on held-out task data before and
+Yang et al.'s (S&P'25) warm-up and fuse compare the task's own metric on held-out task data before and
 after restoration (LLMAlignment `run_eval_exp.py`). Here the task rows a recovery uses are split in
 two, by a seeded shuffle: the first `n_task` give the benign direction and the rollback gradients, the
 next `n_utility` are held out and scored the way the `benign-heldout` suite scores them (greedy chat
