@@ -30,13 +30,11 @@ RECOVER_CODE = ATTACK_CODE + ("recover.py", "restore.py", "directions.py", "ches
 
 
 def _versions() -> dict[str, str]:
-    import peft
-    import torch
-    import transformers
-    import trl
+    """The training libraries' versions, read from their metadata: importing them to ask would cost a cached
+    run ~7 s (the same strings as their `__version__`)."""
+    import importlib.metadata as md
 
-    return {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
-            "trl": trl.__version__}
+    return {name: md.version(name) for name in ("torch", "transformers", "peft", "trl")}
 
 
 def stage_key(inputs: dict[str, Any], code: Sequence[str]) -> str:
