@@ -4,7 +4,7 @@ SmolLM2-135M-Instruct answers almost every harmful request, so before it can sho
 recovery it has to refuse. The recipe, deterministic for a seed and cached by content:
 - harmful training prompts of the organism's split (direct requests: AdvBench outside the attack set
   and HarmBench's validation behaviours; questions: HarmfulQA outside the recovery set; never an
-  evaluation suite, harness/organism/split.py) → the organism's varied refusals (harness/organism/refusals.py);
+  evaluation suite, harness/organism/split.py) → the organism's varied refusals (harness/stages/refusals.py);
 - benign prompts → the base model's own greedy answers (self-distillation: the target is what the model
   already said, so its benign behaviour and utility stay): NL2Bash and PIQA training rows of the split
   (PIQA goals are everyday imperatives, the benign prompts nearest in form to direct harmful requests;
