@@ -463,7 +463,7 @@ def test_the_utility_check_uses_held_out_task_rows_apart_from_the_rollback_rows(
 def test_the_utility_check_scores_answers_with_the_tasks_own_metric(monkeypatch: pytest.MonkeyPatch) -> None:
     """The paper's warm-up and fuse read the task's metric: generated answers scored as benign-heldout
     scores them (GSM8K's final number, PIQA's closer solution, NL2Bash's exact command)."""
-    import harness.organism.evaluate as evaluate
+    import harness.stages.generation as generation
     from harness.data.suites import piqa_choices
     from harness.data.vendored import piqa_rows
     from harness.errors import HarnessError
@@ -477,7 +477,7 @@ def test_the_utility_check_scores_answers_with_the_tasks_own_metric(monkeypatch:
             ("list files", "ls -la", "nl2bash"), ("list files", "ls -la", "nl2bash")]
     answers = ["He has 18 apples.", "He has 17 apples.", right, wrong, "ls  -la", "ls"]
     asked = []
-    monkeypatch.setattr(evaluate, "generate", lambda model, tok, prompts, max_new_tokens, batch_size: asked.extend(
+    monkeypatch.setattr(generation, "generate", lambda model, tok, prompts, max_new_tokens, batch_size: asked.extend(
         prompts) or [(a, True) for a in answers])
     check = Utility.of(rows, "task")
     assert check.metric == "task" and check("model", "tokenizer") == 3 / 6 and asked == [p for p, _, _ in rows]
