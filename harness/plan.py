@@ -13,6 +13,7 @@ from typing import Any, Callable
 from .backends import check_engine_args, engine_args_for
 from .config import Config, SuiteFile, load_config
 from .errors import HarnessError
+from .metric_table import METRICS, UNPARSED
 from .providers import default_model
 from .stages.chain import ATTACKED, RECOVERED
 
@@ -95,8 +96,6 @@ def check_before_run(cfg: Config, suites: list[str], base_url: str | None, where
     exist; the OpenAI backend has a server URL."""
     from judges import validate
 
-    from .gates import UNPARSED
-    from .records import METRICS
 
     stages = stage_names(cfg)
     metrics = sorted(METRICS) + [UNPARSED]

@@ -8,12 +8,12 @@ arguments; the plugin parametrises them from the suite registry and the configur
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import pytest
 
 from .data import suite_names
 from .options import add_options
+from .records import Comparison, Record
 from .sandbox import UNSAFE_ENV
 from .session import SafetySession
 
@@ -57,14 +57,15 @@ class SuiteCheck:
         self._session = session
         self._item = item
 
-    def check(self, suite: str, stage: str = "original", metric: str | None = None) -> list[dict[str, Any]]:
+    def check(self, suite: str, stage: str = "original", metric: str | None = None) -> list[Record]:
         """Measure `suite` at `stage` with every judge that labels it; `metric` defaults to the marker's,
-        else (utility suites) the suite task's."""
+        else (utility suites) the suite task's. A record holds the rate (`k`, `n`, `value`, `rate.ci_high`),
+        `unparsed` and the gates' outcomes (`gates`)."""
         marker = self._item.get_closest_marker("safety")
         metric = metric or (marker.kwargs.get("metric") if marker else None)
         return self._session.check(self._item, suite, stage, metric)
 
-    def compare(self, suite: str, stage: str, baseline: str, metric: str) -> list[dict[str, Any]]:
+    def compare(self, suite: str, stage: str, baseline: str, metric: str) -> list[Comparison]:
         """`metric` at `stage` against `baseline` on the same prompts (exact McNemar), gated."""
         return self._session.compare(self._item, suite, stage, baseline, metric)
 

@@ -22,12 +22,13 @@ from .cache import Cache, request_key
 from .config import Config
 from .data import SuiteUnavailable, suite_info
 from .data.samples import SuiteSamples
-from .data.tasks import METRIC_KINDS, request
+from .data.tasks import request
 from .engines import ModelEngines
 from .errors import HarnessError
 from .judging import Judge, JudgeInput, judge_cached
+from .metric_table import METRICS
 from .models import ModelRef
-from .records import agreement, make_record, paired, versus
+from .records import AgreementRecord, Comparison, Record, Versus, agreement, make_record, paired, versus
 from .stages.chain import StageChain
 from .timing import PhaseClock
 from .types import Generation, JudgedSample, Request, Sample, Verdict
@@ -162,7 +163,7 @@ class Runner:
         pair of emergent-misalignment raters; otherwise the run's safety judges and the suite's own."""
         from judges import judge_kinds
 
-        kind = METRIC_KINDS.get(metric)
+        kind = METRICS[metric].kind if metric in METRICS else None
         info = suite_info(suite, self.config.suites)
         if kind == "utility":
             if info.task.scorer is None:
@@ -231,37 +232,34 @@ class Runner:
         return self._judges[name]
 
     # -- measure --------------------------------------------------------------------------------
-    def measure(self, case: Case) -> dict[str, Any]:
+    def measure(self, case: Case) -> Record:
         started = time.perf_counter()
         judged = self.judged(case.stage, case.suite, case.judge)
         model = self.model(case.stage)
         record = make_record(case.suite, case.stage, case.judge, case.metric, judged,
                              model.describe() | self.options.backend.identity()
                              | {"engine_loads": self.engine_loads[model.fingerprint],
-                                                  "backend_requests": self.backend_requests[model.fingerprint]})
+                                "backend_requests": self.backend_requests[model.fingerprint]})
         judge = self.judge(case.judge)
-        record["judge_version"] = getattr(judge, "version", None)
-        record["judge_fingerprint"] = judge.fingerprint
-        record["limit"] = self.options.limit
+        record.judge_version = getattr(judge, "version", None)
+        record.judge_fingerprint = judge.fingerprint
+        record.limit = self.options.limit
         repaired = {"prompts": self.repaired_prompts[case.suite],
                     "answers": sum(1 for g in self._generated.get((case.stage, case.suite), ()) if g.repaired)}
         if any(repaired.values()):  # how many texts had lone surrogates, replaced by U+FFFD
-            record["invalid_unicode"] = repaired
-        record["seconds"] = round(time.perf_counter() - started, 3)
-        record["timings"] = self.clock.totals()  # this process's seconds per phase so far
-        versus = self.versus(case.suite, case.stage, case.metric, case.judge)
-        if versus is not None:
-            record["versus"] = versus
-        if case.stage in self.chain.records:  # how the checkpoint was made (collected into `stages`)
-            record["stage_record"] = self.chain.records[case.stage]
+            record.invalid_unicode = repaired
+        record.seconds = round(time.perf_counter() - started, 3)
+        record.timings = self.clock.totals()  # this process's seconds per phase so far
+        record.versus = self.versus(case.suite, case.stage, case.metric, case.judge)
+        record.stage_record = self.chain.records.get(case.stage)  # how the checkpoint was made (results.json `stages`)
         return record
 
-    def paired(self, suite: str, stage: str, baseline: str, metric: str, judge: str) -> dict[str, Any]:
+    def paired(self, suite: str, stage: str, baseline: str, metric: str, judge: str) -> Comparison:
         """`metric` at `stage` against `baseline` on the same prompts (records.paired)."""
-        return {"suite": suite, "stage": stage, "baseline": baseline, "metric": metric, "judge": judge,
-                **paired(self.judged(stage, suite, judge), self.judged(baseline, suite, judge), metric)}
+        return paired(suite, stage, baseline, metric, judge, self.judged(stage, suite, judge),
+                      self.judged(baseline, suite, judge))
 
-    def versus(self, suite: str, stage: str, metric: str, judge: str) -> dict[str, Any] | None:
+    def versus(self, suite: str, stage: str, metric: str, judge: str) -> Versus | None:
         """A derived suite (`suites: {name: {suite: base, ...}}`) against the suite it derives from, at the
         same stage, when both are planned there (records.versus). This is how a triggered run is read
         against the plain one."""
@@ -269,12 +267,11 @@ class Runner:
         base = spec.suite if spec is not None else None
         if base is None or base not in self.plan.get(stage, []) or judge not in self.judges_for(base, metric):
             return None
-        return {"suite": base, **versus(self.judged(stage, suite, judge), self.judged(stage, base, judge), metric)}
+        return versus(base, self.judged(stage, suite, judge), self.judged(stage, base, judge), metric)
 
-    def agreement(self, stage: str, suite: str, a: str, b: str) -> dict[str, Any]:
+    def agreement(self, stage: str, suite: str, a: str, b: str) -> AgreementRecord:
         """Cohen's kappa of two judges' labels (records.agreement)."""
-        return {"suite": suite, "stage": stage, "judges": [a, b],
-                **agreement(self.judged(stage, suite, a), self.judged(stage, suite, b))}
+        return agreement(suite, stage, (a, b), self.judged(stage, suite, a), self.judged(stage, suite, b))
 
     def close(self) -> None:
         self.engines.close()

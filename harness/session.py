@@ -20,9 +20,10 @@ from .cache import Cache
 from .config import Config
 from .data import SuiteUnavailable
 from .errors import HarnessError
-from .gates import check_all, check_comparison, comparison_gates
+from .gates import GateCheck, check_all, check_comparison, comparison_gates
 from .models import cache_root, resolve_model
 from .plan import load_run_config, select_stages
+from .records import AgreementRecord, Comparison, Record
 from .report import write_reports, write_samples
 from .report.results import overview, results_json, stage_records, timings
 from .runner import Case, Runner, RunOptions
@@ -40,8 +41,8 @@ class SafetySession:
         self.pytest_config = config
         self.is_worker = hasattr(config, "workerinput")
         self.worker = config.workerinput["workerid"] if self.is_worker else "main"  # type: ignore[attr-defined]
-        self.records: list[dict[str, Any]] = []
-        self.agreements: list[dict[str, Any]] = []
+        self.records: list[Record] = []
+        self.agreements: list[AgreementRecord] = []
         self.started = time.time()
         opt = config.getoption
         try:  # the config with the command line applied, and the stages measured (harness/plan.py)
@@ -53,7 +54,7 @@ class SafetySession:
         self.notes += [note] if note else []
         self.judge_names: list[str] = list(self.cfg.judges)
         self.reports_dir: Path = opt("reports_dir") or Path(config.rootpath) / "reports"
-        self.comparisons: list[dict[str, Any]] = []
+        self.comparisons: list[Comparison] = []
         self.required: list[dict[str, Any]] = []  # required suites that could not be measured
         self._runner: Runner | None = None
 
@@ -119,9 +120,11 @@ class SafetySession:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call":
-            self.records += [v | {"test": report.nodeid} for k, v in report.user_properties if k == RECORD]
-            self.agreements += [v for k, v in report.user_properties if k == AGREEMENT]
-            self.comparisons += [v for k, v in report.user_properties if k == COMPARISON]
+            # records cross from pytest-xdist workers as JSON
+            self.records += [Record.from_json(v | {"test": report.nodeid}) for k, v in report.user_properties
+                             if k == RECORD]
+            self.agreements += [AgreementRecord.from_json(v) for k, v in report.user_properties if k == AGREEMENT]
+            self.comparisons += [Comparison.from_json(v) for k, v in report.user_properties if k == COMPARISON]
             self.required += [v for k, v in report.user_properties if k == REQUIRED]
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -150,21 +153,21 @@ class SafetySession:
             write_reports(self.reports_dir, self.results())
 
     # -- what a suite test calls ----------------------------------------------------------------
-    def check(self, item: pytest.Item, suite: str, stage: str, metric: str | None) -> list[dict[str, Any]]:
+    def check(self, item: pytest.Item, suite: str, stage: str, metric: str | None) -> list[Record]:
         """Measure one case with every judge, attach the records (and the judges' agreement) to the test
         report, and fail the test if any gate breaks."""
-        records, failed = [], []
+        records: list[Record] = []
+        failed: list[GateCheck] = []
+        agreements: list[AgreementRecord] = []
         try:
             metric = metric or self.metric_of(suite)
             judges = self.runner.judges_for(suite, metric)
             for judge in judges:
                 record = self.runner.measure(Case(suite, stage, metric, judge))
                 checks = check_all(self.cfg.gates, record)
-                record["gates"] = [c.as_dict() for c in checks]
-                broken = [c for c in checks if not c.passed]
-                record["gate"] = (broken or checks)[0].as_dict() if checks else None
-                record["worker"] = self.worker
-                failed += broken
+                record.gates = [c.result() for c in checks]
+                record.worker = self.worker
+                failed += [c for c in checks if not c.passed]
                 records.append(record)
                 write_samples(self.reports_dir, stage, suite, judge, self.runner.judged(stage, suite, judge))
             agreements = [self.runner.agreement(stage, suite, a, b)
@@ -173,7 +176,7 @@ class SafetySession:
             self.skip_or_fail(item, suite, stage, e)
         except HarnessError as e:  # `from None`: the message once, without the exception it replaces
             raise pytest.fail.Exception(str(e), pytrace=False) from None
-        item.user_properties += [(RECORD, r) for r in records] + [(AGREEMENT, a) for a in agreements]
+        item.user_properties += [(RECORD, r.to_json()) for r in records] + [(AGREEMENT, a.to_json()) for a in agreements]
         if failed:
             pytest.fail("\n".join(c.message for c in failed), pytrace=False)
         return records
@@ -190,7 +193,7 @@ class SafetySession:
         """Per required suite and stage: measured (a record), not measured (its test failed, above), or
         not run in this selection (deselected: reported, not failed)."""
         from .data import suite_names
-        measured = {(r["suite"], r["stage"]) for r in self.records}
+        measured = {(r.suite, r.stage) for r in self.records}
         out = list(self.required)
         failed = {(q["suite"], q["stage"]) for q in out}
         for suite in (n for n in suite_names(None, self.cfg.suites) if self.cfg.is_required(n)):
@@ -234,24 +237,24 @@ class SafetySession:
                         out.append(case)
         return out
 
-    def compare(self, item: pytest.Item, suite: str, stage: str, baseline: str, metric: str) -> list[dict[str, Any]]:
+    def compare(self, item: pytest.Item, suite: str, stage: str, baseline: str, metric: str) -> list[Comparison]:
         """`metric` at `stage` against `baseline` on the same prompts, per judge; fails on a broken
         comparison gate. The two stages' own records are measured (and gated) by their suite tests."""
-        out, failed = [], []
+        out: list[Comparison] = []
+        failed: list[GateCheck] = []
         try:
             for judge in self.runner.judges_for(suite, metric):
                 comp = self.runner.paired(suite, stage, baseline, metric, judge)
                 checks = [check_comparison(g, comp) for g in comparison_gates(self.cfg.gates, suite, stage, metric)
                           if g.baseline == baseline]
-                comp["gates"] = [c.as_dict() | {"p_max": c.gate.p_max} for c in checks]
-                comp["messages"] = [c.message for c in checks]
+                comp.gates = [c.result() for c in checks]
                 failed += [c for c in checks if not c.passed]
                 out.append(comp)
         except (SuiteUnavailable, StageUnavailable) as e:
             self.skip_or_fail(item, suite, stage, e)
         except HarnessError as e:  # `from None`: the message once, without the exception it replaces
             raise pytest.fail.Exception(str(e), pytrace=False) from None
-        item.user_properties += [(COMPARISON, c) for c in out]
+        item.user_properties += [(COMPARISON, c.to_json()) for c in out]
         if failed:
             pytest.fail("\n".join(c.message for c in failed), pytrace=False)
         return out

@@ -42,9 +42,9 @@ def test_misaligned_rate_excludes_and_counts_code_refusal_and_incoherent():
     judged = [JudgedSample(Sample("em", f"q{i}", "p", category="q" if i < 2 else "r"), "original", "x", vd)
               for i, vd in enumerate(verdicts)]
     rec = make_record("em", "original", "j", "misaligned_rate", judged)
-    assert (rec["k"], rec["n"], rec["unparsed"], rec["excluded"]) == (1, 2, 1, 2)
-    assert rec["judge_categories"] == {"incoherent": 1, "refusal": 1}
-    assert rec["by_category"]["q"]["value"] == 0.5
+    assert (rec.k, rec.n, rec.unparsed, rec.excluded) == (1, 2, 1, 2)
+    assert rec.judge_categories == {"incoherent": 1, "refusal": 1}
+    assert rec.by_category["q"].value == 0.5
 
 
 def test_xstest_prompt_is_upstream_bytes():

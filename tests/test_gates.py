@@ -1,11 +1,12 @@
 from harness.config import Gate
 from harness.gates import check_all
 from harness.metrics import wilson
+from harness.records import Record
 
 
 def record(k, n, unparsed=0, suite="catqa-en", metric="harmful_rate"):
-    return {"suite": suite, "stage": "original", "judge": "refusal", "metric": metric, **wilson(k, n).as_dict(),
-            "unparsed": unparsed, "unparsed_interval": wilson(unparsed, n + unparsed).as_dict()}
+    return Record(suite, "original", "refusal", metric, wilson(k, n), unparsed, 0, wilson(unparsed, n + unparsed), 0,
+                  {}, None, {})
 
 
 def test_gate_applies_to_interval_bound():

@@ -82,10 +82,10 @@ def test_records_carry_the_mean_score_and_qi_harmful_rate_is_the_share_of_fives(
                            Verdict("unparsed" if sc is None else "unsafe" if sc == 5 else "safe", "", "qi-rubric", score=sc))
               for i, sc in enumerate(scores)]
     rec = make_record("s", "base", "qi-rubric", "harmful_rate", judged)
-    assert (rec["k"], rec["n"], rec["unparsed"]) == (2, 4, 1)
-    assert rec["score"]["n"] == 4 and rec["score"]["mean"] == pytest.approx(13 / 4)
+    assert (rec.k, rec.n, rec.unparsed) == (2, 4, 1)
+    assert rec.score is not None and rec.score.n == 4 and rec.score.mean == pytest.approx(13 / 4)
     no_scores = [JudgedSample(j.sample, j.stage, j.response, Verdict("safe", "", "refusal")) for j in judged]
-    assert make_record("s", "base", "refusal", "harmful_rate", no_scores)["score"] is None
+    assert make_record("s", "base", "refusal", "harmful_rate", no_scores).score is None
 
 
 def test_phase_clock_counts_each_second_once_in_the_innermost_phase(monkeypatch):

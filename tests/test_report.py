@@ -35,7 +35,7 @@ PAYLOADS = [
 def record(suite, stage, judge, metric, k, n, gates=(), by_category=None):
     return {"suite": suite, "stage": stage, "judge": judge, "metric": metric, "n": n, "k": k, "unparsed": 0,
             "excluded": 0, "value": k / n if n else None, "ci_low": max(0.0, k / n - 0.05), "ci_high": min(1.0, k / n + 0.05),
-            "unparsed_interval": {"ci_low": 0.0, "ci_high": 0.01}, "gates": list(gates),
+            "unparsed_interval": {"k": 0, "n": n, "value": 0.0, "ci_low": 0.0, "ci_high": 0.01}, "gates": list(gates),
             "gate": gates[0] if gates else None, "by_category": by_category or {}, "judge_categories": {}}
 
 

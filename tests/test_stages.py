@@ -7,6 +7,7 @@ reuse without training); that an attack really misaligns is checked on the organ
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,7 +16,9 @@ import pytest
 from harness.config import AttackSpec, Gate, load_config
 from harness.errors import HarnessError
 from harness.gates import check_comparison
+from harness.metrics import Paired
 from harness.models import resolve_model
+from harness.records import Comparison
 from harness.stages import StageUnavailable, attacked_checkpoint, stage_record
 from harness.stages import attack as attack_mod
 from harness.stages.data import build_rows, load_jsonl
@@ -83,11 +86,10 @@ def test_attacks_in_safety_yaml_are_validated_by_key(tmp_path: Path) -> None:
 
 def test_comparison_gate_checks_delta_and_mcnemar() -> None:
     gate = Gate(metric="harmful_rate", stage="attacked/*", baseline="original", min=0.4, p_max=0.01)
-    comp = {"suite": "s", "stage": "attacked/x", "baseline": "original", "judge": "refusal", "value": 0.6,
-            "baseline_value": 0.1, "delta": 0.5, "mcnemar": {"n": 50, "only_a": 25, "only_b": 0, "p_value": 6e-8}}
+    comp = Comparison("s", "attacked/x", "original", "harmful_rate", "refusal", 0.6, 0.1, 0.5, 6.0, Paired(50, 25, 0, 6e-8))
     assert check_comparison(gate, comp).passed
-    assert not check_comparison(gate, comp | {"delta": 0.3}).passed
-    weak = check_comparison(gate, comp | {"mcnemar": comp["mcnemar"] | {"p_value": 0.2}})
+    assert not check_comparison(gate, dataclasses.replace(comp, delta=0.3)).passed
+    weak = check_comparison(gate, dataclasses.replace(comp, mcnemar=Paired(50, 25, 0, 0.2)))
     assert not weak.passed and "p <= 0.01" in weak.message and "0.2" in weak.message
     with pytest.raises(ValueError, match="p_max"):
         Gate(metric="harmful_rate", max=0.1, p_max=0.05)

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import HarnessError
 from ..metrics import fisher_exact
+from ..records import Record
 from .summary import pct, verdict_text
 
 Key = tuple[str, str, str, str]
@@ -27,29 +28,34 @@ def load_results(path: Path) -> dict[str, Any]:
         raise HarnessError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(data, dict) or data.get("schema_version") != 1 or not isinstance(data.get("records"), list):
         raise HarnessError(f"{path}: not a results.json of schema_version 1 (no `records` list)")
+    for i, r in enumerate(data["records"]):
+        try:
+            Record.from_json(r)
+        except (KeyError, TypeError, AttributeError) as e:
+            raise HarnessError(f"{path}: records[{i}] is not a record ({type(e).__name__}: {e})") from None
     return data
 
 
-def _key(r: dict[str, Any]) -> Key:
-    return r["suite"], r["stage"], r["metric"], r["judge"]
+def _key(r: Record) -> Key:
+    return r.suite, r.stage, r.metric, r.judge
 
 
-def _gate(r: dict[str, Any] | None) -> str:
+def _gate(r: Record | None) -> str:
     """The record's gate outcome as the summary table shows it; "" for a record this run lacks."""
     return "" if r is None else verdict_text(r)
 
 
 def diff_rows(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
-    a = {_key(r): r for r in old["records"]}
-    b = {_key(r): r for r in new["records"]}
+    a = {_key(r): r for r in map(Record.from_json, old["records"])}
+    b = {_key(r): r for r in map(Record.from_json, new["records"])}
     rows = []
     for key in sorted(set(a) | set(b), key=lambda k: (k[1], k[0], k[2], k[3])):
         x, y = a.get(key), b.get(key)
         change = "removed" if y is None else "added" if x is None else ""
         delta = p = None
-        if x is not None and y is not None and x["value"] is not None and y["value"] is not None:
-            delta = y["value"] - x["value"]
-            p = fisher_exact(y["k"], y["n"], x["k"], x["n"])
+        if x is not None and y is not None and x.value is not None and y.value is not None:
+            delta = y.value - x.value
+            p = fisher_exact(y.k, y.n, x.k, x.n)
             gate_x, gate_y = _gate(x), _gate(y)
             change = f"gate {gate_x} → {gate_y}" if gate_x != gate_y else ""
         rows.append({"suite": key[0], "stage": key[1], "metric": key[2], "judge": key[3], "old": x, "new": y,
@@ -64,8 +70,8 @@ def format_diff(old: dict[str, Any], new: dict[str, Any], only_changed: bool = F
     if only_changed:
         rows = [r for r in rows if r["change"] or (r["p"] is not None and r["p"] <= alpha)]
 
-    def rate(r: dict[str, Any] | None) -> str:
-        return "–" if r is None else f"{r['k']}/{r['n']} = {pct(r['value'])}"
+    def rate(r: Record | None) -> str:
+        return "–" if r is None else f"{r.k}/{r.n} = {pct(r.value)}"
 
     table = [[r["suite"], r["stage"], r["metric"], r["judge"], rate(r["old"]), rate(r["new"]),
               "–" if r["delta"] is None else f"{100 * r['delta']:+.1f}",

@@ -25,14 +25,13 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from ..records import judged_count
+from ..metric_table import METRICS, UNPARSED
+from ..records import Comparison, Record
 from .plots import HIGHER_IS_BETTER, Point, heat_color, interval_bar, stage_plot
 from .samples import MAX_SAMPLES, load_encoded
 from .summary import pct
 
-SECTIONS = (("harmful_rate", "Harmful rate"), ("over_refusal_rate", "Over-refusal"), ("refusal_rate", "Refusal rate"),
-            ("accuracy", "Utility: accuracy"), ("exact_match", "Utility: exact match"), ("pass_at_1", "Utility: pass@1"),
-            ("misaligned_rate", "Emergent misalignment"))
+SECTIONS = tuple((m.name, m.title) for m in METRICS.values())
 
 
 def _env() -> Environment:
@@ -61,51 +60,55 @@ def stage_order(results: dict[str, Any]) -> list[str]:
 def gate_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per gate check: thresholds on records, paired comparisons, required suites."""
     rows = []
-    for r in results.get("records", []):
-        for g in r.get("gates") or []:
-            unparsed = g["metric"] == "unparsed_rate"
-            judged = judged_count(r)
-            rows.append({"kind": "threshold", "suite": r["suite"], "stage": r["stage"], "metric": g["metric"],
-                         "judge": r["judge"], "k": r["unparsed"] if unparsed else r["k"], "n": judged if unparsed else r["n"],
-                         "value": (r["unparsed"] / judged if judged else None) if unparsed else r["value"],
-                         "ci_low": (r.get("unparsed_interval") or {}).get("ci_low") if unparsed else r["ci_low"],
-                         "ci_high": (r.get("unparsed_interval") or {}).get("ci_high") if unparsed else r["ci_high"],
-                         "rule": f"{g['on']} {g['op']} {pct(g['threshold'])}", "threshold": g["threshold"],
-                         "passed": g["passed"], "message": g.get("message", "")})
-    for c in results.get("comparisons", []):
-        for g, message in zip(c.get("gates") or [], c.get("messages") or [""] * len(c.get("gates") or [])):
-            on = g["on"]
-            shown = f"{g['threshold']:+.1%}" if on == "delta" else f"{g['threshold']:.3g}"
-            rows.append({"kind": "paired", "suite": c["suite"], "stage": c["stage"], "metric": c["metric"],
-                         "judge": c["judge"], "baseline": c["baseline"], "value": c["value"],
-                         "baseline_value": c["baseline_value"], "delta": c["delta"], "ratio": c.get("ratio"),
-                         "p": c["mcnemar"]["p_value"], "n": c["mcnemar"]["n"],
-                         "rule": f"{on} {g['op']} {shown}" + (f", p ≤ {g['p_max']}" if g.get("p_max") is not None else ""),
-                         "passed": g["passed"], "message": message})
+    for r in records_of(results):
+        for g in r.gates:
+            rate = r.unparsed_interval if g.metric == UNPARSED else r.rate
+            rows.append({"kind": "threshold", "suite": r.suite, "stage": r.stage, "metric": g.metric, "judge": r.judge,
+                         **rate.as_dict(), "rule": f"{g.on} {g.op} {pct(g.threshold)}", "threshold": g.threshold,
+                         "passed": g.passed, "message": g.message})
+    for c in map(Comparison.from_json, results.get("comparisons", [])):
+        for g in c.gates:
+            shown = f"{g.threshold:+.1%}" if g.on == "delta" else f"{g.threshold:.3g}"
+            rows.append({"kind": "paired", "suite": c.suite, "stage": c.stage, "metric": c.metric,
+                         "judge": c.judge, "baseline": c.baseline, "value": c.value,
+                         "baseline_value": c.baseline_value, "delta": c.delta, "ratio": c.ratio,
+                         "p": c.mcnemar.p_value, "n": c.mcnemar.n,
+                         "rule": f"{g.on} {g.op} {shown}" + (f", p ≤ {g.p_max}" if g.p_max is not None else ""),
+                         "passed": g.passed, "message": g.message})
     for q in results.get("required", []):
         rows.append({"kind": "required", "suite": q["suite"], "stage": q["stage"], "metric": "required",
                      "judge": "", "rule": "measured", "passed": q["passed"], "message": q["message"]})
     return rows
 
 
+def records_of(results: dict[str, Any]) -> list[Record]:
+    return [Record.from_json(r) for r in results.get("records", [])]
+
+
+def first_judge(records: list[Record]) -> dict[tuple[str, str, str], Record]:
+    """(suite, metric, stage) → the record of the first judge that labelled the suite for the metric."""
+    judges: dict[tuple[str, str], str] = {}
+    first: dict[tuple[str, str, str], Record] = {}
+    for r in records:
+        if judges.setdefault((r.suite, r.metric), r.judge) == r.judge:
+            first.setdefault((r.suite, r.metric, r.stage), r)
+    return first
+
+
 def stage_plots(results: dict[str, Any], stages: list[str]) -> list[dict[str, Any]]:
     """Per metric section, one small plot per suite: the first judge's rate at every stage."""
-    first: dict[tuple[str, str, str], dict[str, Any]] = {}
-    judges: dict[tuple[str, str], str] = {}
-    for r in results.get("records", []):
-        judges.setdefault((r["suite"], r["metric"]), r["judge"])
-        if r["judge"] == judges[(r["suite"], r["metric"])]:
-            first.setdefault((r["suite"], r["metric"], r["stage"]), r)
+    first = first_judge(records_of(results))
     sections = []
     for metric, title in SECTIONS:
         suites = list(dict.fromkeys(s for (s, m, _) in first if m == metric))
         plots = []
         for suite in suites:
             recs = [first.get((suite, metric, st)) for st in stages]
-            points = [Point(st, r["value"], r["ci_low"], r["ci_high"], r["k"], r["n"]) for st, r in zip(stages, recs) if r]
-            thresholds = sorted({g["threshold"] for r in recs if r for g in r.get("gates") or []
-                                 if g["metric"] == metric and g["on"] in ("ci_high", "ci_low", "value")})
-            plots.append(stage_plot(f"{suite} · {judges[(suite, metric)]}", metric, points, thresholds))
+            points = [Point(st, r.value, r.rate.ci_low, r.rate.ci_high, r.k, r.n) for st, r in zip(stages, recs) if r]
+            thresholds = sorted({g.threshold for r in recs if r for g in r.gates
+                                 if g.metric == metric and g.on in ("ci_high", "ci_low", "value")})
+            judge = next(r.judge for r in recs if r)
+            plots.append(stage_plot(f"{suite} · {judge}", metric, points, thresholds))
         if plots:
             sections.append({"metric": metric, "title": title, "plots": plots})
     return sections
@@ -132,31 +135,26 @@ def tradeoff(results: dict[str, Any], stages: list[str]) -> dict[str, Any]:
 
 def heat_maps(results: dict[str, Any], stages: list[str]) -> list[dict[str, Any]]:
     """Per suite and metric with several categories: category × stage rates (first judge)."""
-    by: dict[tuple[str, str], dict[str, dict[str, Any]]] = collections.defaultdict(dict)
-    judge: dict[tuple[str, str], str] = {}
-    for r in results.get("records", []):
-        key = (r["suite"], r["metric"])
-        judge.setdefault(key, r["judge"])
-        if r["judge"] == judge[key] and len(r.get("by_category") or {}) > 1:
-            by[key].setdefault(r["stage"], r["by_category"])
+    by: dict[tuple[str, str], dict[str, Record]] = collections.defaultdict(dict)
+    for (suite, metric, stage), r in first_judge(records_of(results)).items():
+        if len(r.by_category) > 1:
+            by[(suite, metric)][stage] = r
     maps = []
     for (suite, metric), per_stage in by.items():
         cols = [s for s in stages if s in per_stage]
-        cats = sorted({c for bc in per_stage.values() for c in bc})
-        rows = [{"category": c, "cells": [None if c not in per_stage[s] else per_stage[s][c] | {
-            "color": heat_color(per_stage[s][c]["value"], metric)} for s in cols]} for c in cats]
-        maps.append({"suite": suite, "metric": metric, "judge": judge[(suite, metric)], "stages": cols, "rows": rows})
+        cats = sorted({c for r in per_stage.values() for c in r.by_category})
+        rows = [{"category": c, "cells": [None if c not in per_stage[s].by_category else per_stage[s].by_category[c].as_dict()
+                                          | {"color": heat_color(per_stage[s].by_category[c].value, metric)} for s in cols]}
+                for c in cats]
+        judge = next(iter(per_stage.values())).judge
+        maps.append({"suite": suite, "metric": metric, "judge": judge, "stages": cols, "rows": rows})
     return maps
 
 
 def unparsed_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    for r in results.get("records", []):
-        judged = judged_count(r)
-        out.append({"suite": r["suite"], "stage": r["stage"], "judge": r["judge"], "metric": r["metric"],
-                    "unparsed": r["unparsed"], "excluded": r.get("excluded", 0), "judged": judged,
-                    "rate": r["unparsed"] / judged if judged else None, "categories": r.get("judge_categories") or {}})
-    return out
+    return [{"suite": r.suite, "stage": r.stage, "judge": r.judge, "metric": r.metric, "unparsed": r.unparsed,
+             "excluded": r.excluded, "judged": r.judged, "rate": r.unparsed / r.judged if r.judged else None,
+             "categories": r.judge_categories} for r in records_of(results)]
 
 
 def script_hash(script: str) -> str:

@@ -8,10 +8,10 @@ from typing import Sequence
 
 from markupsafe import Markup, escape
 
-from ..data.tasks import METRIC_KINDS
+from ..metric_table import METRICS
 from .summary import pct as _pct
 
-HIGHER_IS_BETTER = frozenset(m for m, kind in METRIC_KINDS.items() if kind == "utility")
+HIGHER_IS_BETTER = frozenset(m.name for m in METRICS.values() if m.higher_is_better)
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..records import AgreementRecord, Comparison, Record
 from ..secrets import scrub_argv
 
 
-def results_json(records: list[dict[str, Any]], *, agreements: list[dict[str, Any]], comparisons: list[dict[str, Any]],
+def results_json(records: list[Record], *, agreements: list[AgreementRecord], comparisons: list[Comparison],
                  comparisons_not_run: list[dict[str, Any]], required: list[dict[str, Any]], stages: list[str],
                  config: dict[str, Any], root: Path) -> dict[str, Any]:
     """The whole results.json object; `config` is the run's settings as the file shows them."""
@@ -28,39 +29,38 @@ def results_json(records: list[dict[str, Any]], *, agreements: list[dict[str, An
         "environment": environment(),
         "git": git_state(root),
         "models": models(records),
-        "records": sorted(records, key=lambda r: (r["stage"], r["suite"], r["metric"])),
+        "records": [r.to_json() for r in sorted(records, key=lambda r: (r.stage, r.suite, r.metric))],
         "overview": overview(records, stages),
-        "agreement": sorted(agreements, key=lambda a: (a["stage"], a["suite"], a["judges"])),
+        "agreement": [a.to_json() for a in sorted(agreements, key=lambda a: (a.stage, a.suite, a.judges))],
         "stages": stage_records(records),
-        "comparisons": sorted(comparisons, key=lambda c: (c["stage"], c["suite"], c["baseline"])),
+        "comparisons": [c.to_json() for c in sorted(comparisons, key=lambda c: (c.stage, c.suite, c.baseline))],
         "comparisons_not_run": comparisons_not_run,
         "timings": timings(records),
         "required": required,
     }
 
 
-def models(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def models(records: list[Record]) -> dict[str, dict[str, Any]]:
     """stage → the model's name, fingerprint, engine loads and uncached requests, summed over workers."""
     out: dict[str, dict[str, Any]] = {}
     counters: dict[tuple[str, str, str], int] = {}
     for r in records:
-        m = r.get("model") or {}
-        out.setdefault(r["stage"], {"name": m.get("name"), "fingerprint": m.get("fingerprint"),
-                                    "engine_loads": 0, "backend_requests": 0})
+        m = r.model
+        out.setdefault(r.stage, {"name": m.get("name"), "fingerprint": m.get("fingerprint"),
+                                 "engine_loads": 0, "backend_requests": 0})
         for c in ("engine_loads", "backend_requests"):
-            key = (r["stage"], r.get("worker", "main"), c)
+            key = (r.stage, r.worker, c)
             counters[key] = max(counters.get(key, 0), int(m.get(c, 0)))
     for (stage, _, c), n in counters.items():
         out[stage][c] += n
     return out
 
 
-def timings(records: list[dict[str, Any]]) -> dict[str, float]:
+def timings(records: list[Record]) -> dict[str, float]:
     """Seconds per phase over the run: each process's latest cumulative reading, summed over processes."""
     last: dict[str, dict[str, float]] = {}
     for r in records:
-        t = r.get("timings") or {}
-        w = r.get("worker", "main")
+        t, w = r.timings, r.worker
         if sum(t.values()) >= sum(last.get(w, {}).values()):
             last[w] = t
     out: dict[str, float] = {}
@@ -99,18 +99,17 @@ def git_state(root: Path) -> dict[str, Any] | None:
         return None
 
 
-def overview(records: list[dict[str, Any]], stages: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+def overview(records: list[Record], stages: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
     """stage → metric → suite → {value, ci_low, ci_high, judge}: each stage's harm, over-refusal and
     utility side by side (the first judge's record where several judged a suite)."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     order = {s: i for i, s in enumerate(stages)}
-    for r in sorted(records, key=lambda r: order.get(r["stage"], len(order))):
-        cell = out.setdefault(r["stage"], {}).setdefault(r["metric"], {})
-        cell.setdefault(r["suite"], {k: r[k] for k in ("value", "ci_low", "ci_high", "judge")})
+    for r in sorted(records, key=lambda r: order.get(r.stage, len(order))):
+        cell = out.setdefault(r.stage, {}).setdefault(r.metric, {})
+        cell.setdefault(r.suite, {"value": r.value, "ci_low": r.rate.ci_low, "ci_high": r.rate.ci_high, "judge": r.judge})
     return out
 
 
-def stage_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def stage_records(records: list[Record]) -> list[dict[str, Any]]:
     """How each stage's checkpoint was made (results.json `stages`), one per stage."""
-    return sorted({r["stage"]: r["stage_record"] for r in records if r.get("stage_record")}.values(),
-                  key=lambda s: s["stage"])
+    return sorted({r.stage: r.stage_record for r in records if r.stage_record}.values(), key=lambda s: s["stage"])

@@ -6,39 +6,40 @@ from typing import Any, Sequence
 
 from tabulate import tabulate
 
+from ..records import Record
+
 
 def pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}%"
 
 
-def gate_text(record: dict[str, Any]) -> str:
-    g = record.get("gate")
-    if not g:
+def gate_text(record: Record) -> str:
+    g = record.gate
+    if g is None:
         return "–"
-    return f"{g['on']} {g['op']} {pct(g['threshold'])}" + ("" if g["metric"] == record["metric"] else f" ({g['metric']})")
+    return f"{g.on} {g.op} {pct(g.threshold)}" + ("" if g.metric == record.metric else f" ({g.metric})")
 
 
-def verdict_text(record: dict[str, Any]) -> str:
-    gates = record.get("gates") or []
-    if not gates:
+def verdict_text(record: Record) -> str:
+    if not record.gates:
         return "no gate"
-    return "PASS" if all(g["passed"] for g in gates) else "FAIL"
+    return "PASS" if all(g.passed for g in record.gates) else "FAIL"
 
 
-def score_text(record: dict[str, Any]) -> str:
-    s = record.get("score")
-    if not s or s["mean"] is None:
+def score_text(record: Record) -> str:
+    s = record.score
+    if s is None or s.mean is None or s.ci_low is None or s.ci_high is None:
         return "–"
-    return f"{s['mean']:.3g} [{s['ci_low']:.3g}, {s['ci_high']:.3g}]"
+    return f"{s.mean:.3g} [{s.ci_low:.3g}, {s.ci_high:.3g}]"
 
 
-def summary_table(records: Sequence[dict[str, Any]]) -> str:
+def summary_table(records: Sequence[Record]) -> str:
     """One row per record; a `mean score` column only when some judge gave scores."""
-    scored = any(r.get("score") for r in records)
-    rows = [[r["suite"], r["stage"], r["metric"], r["judge"], f"{r['k']}/{r['n']}", pct(r["value"]),
-             f"{pct(r['ci_low'])}–{pct(r['ci_high'])}", r["unparsed"], r.get("empty", 0)]
+    scored = any(r.score for r in records)
+    rows = [[r.suite, r.stage, r.metric, r.judge, f"{r.k}/{r.n}", pct(r.value),
+             f"{pct(r.rate.ci_low)}–{pct(r.rate.ci_high)}", r.unparsed, r.empty]
             + ([score_text(r)] if scored else []) + [gate_text(r), verdict_text(r)]
-            for r in sorted(records, key=lambda r: (r["stage"], r["suite"], r["metric"]))]
+            for r in sorted(records, key=lambda r: (r.stage, r.suite, r.metric))]
     return tabulate(rows, headers=["suite", "stage", "metric", "judge", "k/n", "rate", "95% CI", "unparsed", "empty"]
                     + (["mean score"] if scored else []) + ["gate", "result"], tablefmt="github")
 
