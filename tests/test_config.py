@@ -95,20 +95,45 @@ def test_gate_matching_globs():
 
 def test_resta_needs_an_unaligned_model_other_than_its_source() -> None:
     """Without one the default used to be the source stage: θ_ft + γ(θ_a − θ_ft), an interpolation."""
-    from harness.config import RecoverySpec
+    from harness.config import RecoverySpec, Resta
 
     with pytest.raises(ValueError, match="resta needs `unaligned`"):
-        RecoverySpec("resta", source="attacked/a")
+        RecoverySpec.of("resta", source="attacked/a")
     with pytest.raises(ValueError, match="weight interpolation"):
-        RecoverySpec("resta", source="attacked/a", unaligned="attacked/a")
-    spec = RecoverySpec("resta", source="attacked/a", unaligned="attacked/b")
-    assert spec.gamma == 1.0  # LLMAlignment's add_safety.py call: --weight3 -1
-    assert RecoverySpec("resta", source="attacked/a", unaligned="/models/unaligned").unaligned == "/models/unaligned"
+        RecoverySpec.of("resta", source="attacked/a", unaligned="attacked/a")
+    spec = RecoverySpec.of("resta", source="attacked/a", unaligned="attacked/b")
+    assert spec.settings == Resta(unaligned="attacked/b", gamma=1.0)  # LLMAlignment's add_safety.py call: --weight3 -1
+    assert RecoverySpec.of("resta", source="attacked/a", unaligned="/models/unaligned").unaligned == "/models/unaligned"
 
 
 def test_each_attack_method_defaults_to_its_papers_learning_rate() -> None:
-    from harness.config import AttackSpec, RecoverySpec
+    from harness.config import AttackSpec, DpoRealign, RecoverySpec
 
     lr = {m: AttackSpec(m).lr for m in ("lora", "qlora", "adalora", "ia3", "full", "dpo", "orpo")}
     assert lr == {"lora": 1e-3, "qlora": 1e-3, "adalora": 2e-4, "ia3": 2e-4, "full": 5e-5, "dpo": 3e-5, "orpo": 3e-5}
-    assert AttackSpec("full", lr=1e-3).lr == 1e-3 and RecoverySpec("dpo-realign").lr == 3e-5
+    assert AttackSpec("full", lr=1e-3).lr == 1e-3 and RecoverySpec.of("dpo-realign").settings == DpoRealign(lr=3e-5)
+
+
+def test_a_recovery_takes_its_methods_keys_only(tmp_path) -> None:
+    """One settings class per method: a key another method reads is an error naming the method and what it
+    takes, not a value silently ignored; the common keys sit beside the method's own in safety.yaml."""
+    from harness.config import DirectionRestore, RecoverySpec, Steering
+
+    p = tmp_path / "safety.yaml"
+    p.write_text("recoveries:\n  r: {method: steering, source: original, n_recovery: 32, coef: 2.0}\n")
+    spec = load_config(p).recoveries["r"]
+    assert (spec.method, spec.n_recovery, spec.settings) == ("steering", 32, Steering(coef=2.0))
+    assert spec.as_dict() == {"method": "steering", "source": "original", "n_recovery": 32, "batch_size": 8, "seed": 0,
+                              "layer": None, "coef": 2.0, "orthogonal": False, "refused_only": True}
+    p.write_text("recoveries:\n  r: {method: steering, rounds: 5}\n")
+    with pytest.raises(HarnessError, match=r"recoveries.r: steering does not take 'rounds'; it takes \[.*'coef'"):
+        load_config(p)
+    p.write_text("recoveries:\n  r: {method: direction-restore, rate: 2}\n")
+    with pytest.raises(HarnessError, match=r"rate.*must be in \[0, 1\)"):
+        load_config(p)
+    p.write_text("recoveries:\n  r: {method: unlearn}\n")
+    with pytest.raises(HarnessError, match="method: 'unlearn' is not one of"):
+        load_config(p)
+    assert RecoverySpec.of("direction-restore", rounds=3).settings == DirectionRestore(rounds=3)
+    with pytest.raises(ValueError, match="takes Steering settings"):
+        RecoverySpec("steering", settings=DirectionRestore())

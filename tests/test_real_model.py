@@ -144,7 +144,7 @@ def test_an_attack_on_smollm2_gives_a_checkpoint_vllm_serves(attacked: Path) -> 
 def test_two_rounds_of_direction_restore_on_smollm2(smollm2: ModelRef, attacked: Path) -> None:
     from harness.stages import recovered_checkpoint, stage_record
 
-    spec = RecoverySpec("direction-restore", source="attacked/smoke", rounds=2, warmup=1, n_recovery=16,
+    spec = RecoverySpec.of("direction-restore", source="attacked/smoke", rounds=2, warmup=1, n_recovery=16,
                         n_task=16, n_utility=8, batch_size=8, refused_only=False)  # a smoke: no refusal filter pass
     out = recovered_checkpoint("smoke", spec, smollm2, resolve_model(str(attacked)), progress=False)
     log = stage_record(out)["log"]

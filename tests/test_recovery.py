@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import AttackSpec, RecoverySpec
+from harness.config import Antidote, AttackSpec, RecoverySpec
 from harness.models import resolve_model
 from harness.stages import attacked_checkpoint, recovered_checkpoint, stage_record
 from harness.stages import restore as restore_mod
@@ -238,7 +238,7 @@ def test_recovery_stage_is_cached_and_records_its_cost(models, monkeypatch: pyte
     import harness.stages.recover as recover_mod
 
     aligned, attacked, _ = models
-    spec = RecoverySpec("dpo-realign", source="attacked/full", epochs=1, n_pairs=4)
+    spec = RecoverySpec.of("dpo-realign", source="attacked/full", epochs=1, n_pairs=4)
     path = recovered_checkpoint("dpo", spec, aligned, attacked, progress=False)
     rec = stage_record(path)
     assert rec["stage"] == "recovered/dpo" and rec["params_changed"] > 0 and rec["seconds"] > 0
@@ -432,23 +432,23 @@ def test_antidote_calibrates_on_prompts_with_the_fine_tuned_models_harmful_answe
     asked = []
     monkeypatch.setattr(data_mod, "answers_of", lambda model, prompts, max_tokens: asked.append(model) or [
         Generation(f"Sure, step one for #{i}") for i, _ in enumerate(prompts)])
-    texts, info = calibration_texts(RecoverySpec("antidote", n_calibration=8), attacked.path, tok)
+    texts, info = calibration_texts(Antidote(n_calibration=8), attacked.path, tok)
     assert asked == [str(attacked.path)] and info == {"source": "recovery prompts + the fine-tuned model's answers", "n": 8}
     p0 = harmful_prompts(8)[0]
     assert texts[0] == tok.apply_chat_template([{"role": "user", "content": p0},
                                                 {"role": "assistant", "content": "Sure, step one for #0"}], tokenize=False)
-    only, _ = calibration_texts(RecoverySpec("antidote", calibration="prompts", n_calibration=3), attacked.path, tok)
+    only, _ = calibration_texts(Antidote(calibration="prompts", n_calibration=3), attacked.path, tok)
     assert len(only) == 3 and p0 in only[0] and "Sure" not in only[0]
     with pytest.raises(HarnessError, match="holds 256 prompts"):
-        calibration_texts(RecoverySpec("antidote", n_calibration=2000), attacked.path, tok)
+        calibration_texts(Antidote(n_calibration=2000), attacked.path, tok)
     f = tmp_path / "pairs.jsonl"
     f.write_text('{"prompt": "How to X?", "response": "Do Y."}\n' * 3)
-    texts, info = calibration_texts(RecoverySpec("antidote", calibration=str(f), n_calibration=2), attacked.path, tok)
+    texts, info = calibration_texts(Antidote(calibration=str(f), n_calibration=2), attacked.path, tok)
     assert len(texts) == 2 and "Do Y." in texts[0] and info["source"] == str(f)
     with pytest.raises(HarnessError, match=f"{f} holds 3 rows"):
-        calibration_texts(RecoverySpec("antidote", calibration=str(f), n_calibration=2000), attacked.path, tok)
+        calibration_texts(Antidote(calibration=str(f), n_calibration=2000), attacked.path, tok)
     with pytest.raises(ValueError, match="calibration"):
-        RecoverySpec("antidote", calibration="beavertails")
+        RecoverySpec.of("antidote", calibration="beavertails")
 
 
 def test_the_utility_check_uses_held_out_task_rows_apart_from_the_rollback_rows() -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Callable, Literal, Mapping
+
+from ..errors import HarnessError
 
 AttackMethod = Literal["lora", "qlora", "adalora", "ia3", "full", "dpo", "orpo"]
 
@@ -65,78 +67,171 @@ class AttackSpec:
 RecoveryMethod = Literal["direction-restore", "resta", "antidote", "steering", "dpo-realign"]
 
 
+def _in_unit(settings: object, *names: str) -> None:
+    for name in names:
+        if not 0 <= getattr(settings, name) < 1:
+            raise ValueError(f"`{name}` must be in [0, 1), got {getattr(settings, name)}")
+
+
+def _positive(settings: object, *names: str) -> None:
+    for name in names:
+        if getattr(settings, name) < 1:
+            raise ValueError(f"`{name}` must be a positive integer, got {getattr(settings, name)}")
+
+
 @dataclass(frozen=True)
-class RecoverySpec:
-    """A recovery stage `recovered/<name>`: realign the checkpoint of stage `source` (harness/stages/recover.py).
+class DirectionRestore:
+    """Direction-guided weight restoration with rollback (Yang et al., S&P'25), at the paper's defaults."""
 
-    `source`: an attack stage (`attacked/<name>`), or `original` when `--model` is a fine-tuned model
-    and `--base-model` its aligned original. Each method reads the keys that concern it (docs/stages.md).
-    """
-
-    method: RecoveryMethod
-    source: str = "original"
-    # direction-restore (Yang et al.'s (S&P'25) defaults)
     rate: float = 0.002
     rollback_rate: float = 0.2
     rounds: int = 20
     warmup: int = 5
     drop: float = 0.05
     layer: int | None = None
-    n_recovery: int = 256
-    refused_only: bool = True  # direction-restore, steering: only recovery prompts the aligned model refuses (the paper)
+    refused_only: bool = True  # only recovery prompts the aligned model refuses (the paper)
     task: str = "benign-train"
     n_task: int = 256  # task rows for the benign direction and rollback
     utility: Literal["task", "token-accuracy"] = "task"  # the warm-up/fuse check: the task's metric (paper) or a proxy
     n_utility: int = 64  # held-out task rows of that check (after the n_task rows)
-    batch_size: int = 8
     check_every: int = 1  # utility check after every k-th round (the paper: 1; fewer checks on a CPU)
     accumulate_grads: bool = True  # upstream: the no-rollback run sums gradients over rounds (never zeroed)
-    rollback_of: Literal["candidates", "restored"] = "candidates"  # ρ of the benign-descent candidates (upstream) or of all restored
-    # resta: the unaligned model is required and is not the source (else θ_ft + γ(θ_a − θ_ft) is a plain
-    # interpolation, not a safety vector); γ 1 as LLMAlignment's RESTA call (add_safety.py --weight3 -1)
+    rollback_of: Literal["candidates", "restored"] = "candidates"  # ρ of the benign-descent candidates (upstream) or all restored
+
+    def __post_init__(self) -> None:
+        _in_unit(self, "rate", "rollback_rate", "drop")
+        _positive(self, "rounds", "n_task", "n_utility", "check_every")
+
+
+@dataclass(frozen=True)
+class Resta:
+    """RESTA (Bhardwaj et al., https://github.com/declare-lab/resta): θ_ft + γ(θ_aligned − θ_unaligned).
+
+    `unaligned` is required and is not the source (else θ_ft + γ(θ_a − θ_ft) is a plain interpolation, not a
+    safety vector); γ 1 as LLMAlignment's RESTA call (add_safety.py --weight3 -1); `dare`: DARE's drop rate."""
+
     unaligned: str | None = None
     gamma: float = 1.0
     dare: float = 0.0
-    # antidote (Huang et al. 2025): dense_ratio 0.1 and 2,000 calibration pairs upstream
-    dense_ratio: float = 0.1
-    prune: Literal["auto", "adapter", "delta"] = "auto"  # auto: the LoRA adapter's A and B if the attack kept one
-    calibration: str = "responses"  # responses | prompts | a JSONL of prompt/response rows (harness/stages/recover.py)
-    n_calibration: int = 256  # the reserved recovery set holds 256; a JSONL can hold upstream's 2,000
-    # steering
-    coef: float = 1.0
-    orthogonal: bool = False
-    # dpo-realign
-    epochs: int = 5
-    lr: float = 3e-5  # dpo-realign: The Art of (Mis)alignment realigns at its PFT.py rate
-    beta: float = 0.1
-    n_pairs: int = 100
-    ches_filter: float = 0.0  # dpo-realign: share of highest-LN-CHES pairs dropped (harness/stages/ches.py)
-    seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("rate", "rollback_rate", "drop", "dense_ratio", "dare", "ches_filter"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"`{name}` must be in [0, 1), got {getattr(self, name)}")
-        if self.check_every < 1:
-            raise ValueError(f"`check_every` must be a positive integer, got {self.check_every}")
-        if self.n_utility < 1:
-            raise ValueError(f"`n_utility` must be a positive integer, got {self.n_utility}")
-        if self.n_calibration < 1:
-            raise ValueError(f"`n_calibration` must be a positive integer, got {self.n_calibration}")
+        _in_unit(self, "dare")
+
+
+@dataclass(frozen=True)
+class Antidote:
+    """Antidote (Huang et al. 2025): prune the weights most important to harmful answers; dense_ratio 0.1 and
+    2,000 calibration pairs upstream."""
+
+    dense_ratio: float = 0.1
+    prune: Literal["auto", "adapter", "delta"] = "auto"  # auto: the LoRA adapter's A and B if the attack kept one
+    calibration: str = "responses"  # responses | prompts | a JSONL of prompt/response rows (harness/stages/antidote.py)
+    n_calibration: int = 256  # the reserved recovery set holds 256; a JSONL can hold upstream's 2,000
+
+    def __post_init__(self) -> None:
+        _in_unit(self, "dense_ratio")
+        _positive(self, "n_calibration")
         if self.calibration not in ("responses", "prompts") and not self.calibration.endswith(".jsonl"):
             raise ValueError(f"`calibration` must be `responses`, `prompts` or a .jsonl file, got {self.calibration!r}")
+
+
+@dataclass(frozen=True)
+class Steering:
+    """Activation steering along the aligned model's refusal direction at one layer."""
+
+    layer: int | None = None
+    coef: float = 1.0
+    orthogonal: bool = False
+    refused_only: bool = True
+
+
+@dataclass(frozen=True)
+class DpoRealign:
+    """DPO toward refusals of the harmful prompts, at The Art of (Mis)alignment's PFT.py rate."""
+
+    epochs: int = 5
+    lr: float = 3e-5
+    beta: float = 0.1
+    n_pairs: int = 100
+    ches_filter: float = 0.0  # share of highest-LN-CHES pairs dropped (harness/stages/ches.py)
+
+    def __post_init__(self) -> None:
+        _in_unit(self, "ches_filter")
+        _positive(self, "epochs", "n_pairs")
+
+
+MethodSettings = DirectionRestore | Resta | Antidote | Steering | DpoRealign
+METHOD_SETTINGS: dict[str, type[MethodSettings]] = {
+    "direction-restore": DirectionRestore, "resta": Resta, "antidote": Antidote, "steering": Steering,
+    "dpo-realign": DpoRealign}
+COMMON = ("method", "source", "n_recovery", "batch_size", "seed")  # keys every method takes
+
+
+@dataclass(frozen=True)
+class RecoverySpec:
+    """A recovery stage `recovered/<name>`: realign the checkpoint of stage `source` (harness/stages/recover.py).
+
+    `source`: an attack stage (`attacked/<name>`), or `original` when `--model` is a fine-tuned model
+    and `--base-model` its aligned original. `n_recovery` recovery prompts give the direction (direction
+    methods) and every method's direction cosine. `settings` holds the method's own keys; in safety.yaml
+    they sit beside the common ones, and a key the method does not take is an error (docs/stages.md).
+    """
+
+    method: RecoveryMethod
+    source: str = "original"
+    n_recovery: int = 256
+    batch_size: int = 8
+    seed: int = 0
+    settings: MethodSettings | None = None  # None: the method's defaults
+
+    def __post_init__(self) -> None:
+        if self.method not in METHOD_SETTINGS:
+            raise ValueError(f"`method` must be one of {list(METHOD_SETTINGS)}, got {self.method!r}")
+        if self.settings is None:
+            object.__setattr__(self, "settings", METHOD_SETTINGS[self.method]())
+        elif not isinstance(self.settings, METHOD_SETTINGS[self.method]):
+            raise ValueError(f"{self.method} takes {METHOD_SETTINGS[self.method].__name__} settings, "
+                             f"not {type(self.settings).__name__}")
+        _positive(self, "n_recovery", "batch_size")
         if self.source != "original" and not self.source.startswith("attacked/"):
             raise ValueError(f"`source` must be `original` or `attacked/<name>`, got {self.source!r}")
-        if self.method == "resta" and not self.unaligned:
+        unaligned = self.unaligned
+        if self.method == "resta" and not unaligned:
             raise ValueError("resta needs `unaligned`: a model fine-tuned on harmful data apart from the source "
                              "(an attack stage `attacked/<name>` or a model path); θ_aligned − θ_unaligned is the "
                              "safety vector")
-        if self.method == "resta" and self.unaligned == self.source:
+        if self.method == "resta" and unaligned == self.source:
             raise ValueError(f"resta: `unaligned` is the source ({self.source}): θ_ft + γ(θ_aligned − θ_ft) is a "
                              "weight interpolation, not a safety vector; train a separate unaligned model "
                              "(another attack stage) and name it")
 
+    @staticmethod
+    def of(method: RecoveryMethod, **keys: Any) -> RecoverySpec:
+        """A spec from safety.yaml's flat keys: the common ones and the method's own."""
+        common = {k: keys.pop(k) for k in COMMON[1:] if k in keys}
+        return RecoverySpec(method, **common, settings=METHOD_SETTINGS[method](**keys))
+
+    @property
+    def unaligned(self) -> str | None:
+        """RESTA's unaligned model (an attack stage or a model path); None for the other methods."""
+        return self.settings.unaligned if isinstance(self.settings, Resta) else None
+
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The flat keys, as safety.yaml writes them."""
+        return {k: getattr(self, k) for k in COMMON} | (dataclasses.asdict(self.settings) if self.settings else {})
 
-
+    @staticmethod
+    def split_keys(data: Mapping[str, Any], where: str, parse: Callable[..., Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """safety.yaml's flat keys → (the common keys, {"settings": the method's own, parsed}); a key the
+        method does not take is an error naming the method and the keys it takes."""
+        method = data.get("method")
+        if method not in METHOD_SETTINGS:
+            raise HarnessError(f"{where}: method: {method!r} is not one of {list(METHOD_SETTINGS)}")
+        settings = METHOD_SETTINGS[method]
+        own = {f.name for f in dataclasses.fields(settings)}
+        for key in data:
+            if key not in COMMON and key not in own:
+                raise HarnessError(f"{where}: {method} does not take {key!r}; it takes {sorted(own)} "
+                                   f"and {list(COMMON[1:])}")
+        return ({k: v for k, v in data.items() if k in COMMON},
+                {"settings": parse(settings, {k: v for k, v in data.items() if k in own}, f"{where} ({method})")})

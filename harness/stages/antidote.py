@@ -11,14 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from harness.config import RecoverySpec
+from harness.config import Antidote
 from harness.errors import HarnessError
 
 from .checkpoints import linear_names, load_tokenizer, load_weights, save_state
 from .data import harmful_prompts
 
 
-def calibration_texts(spec: RecoverySpec, finetuned: Path, tok) -> tuple[list[str], dict[str, Any]]:
+def calibration_texts(spec: Antidote, finetuned: Path, tok) -> tuple[list[str], dict[str, Any]]:
     """Antidote's calibration texts, chat-rendered. Upstream calibrates on harmful prompt + harmful
     response (2,000 BeaverTails pairs); `responses` pairs the reserved recovery prompts with the
     fine-tuned model's own greedy answers (what it now generates), `prompts` takes the prompts alone,

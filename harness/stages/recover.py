@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from harness.config import AttackSpec, RecoverySpec
+from harness.config import Antidote, AttackSpec, DirectionRestore, DpoRealign, RecoverySpec, Resta, Steering
 from harness.errors import HarnessError
 
 from .antidote import antidote, calibration_texts
@@ -48,7 +48,7 @@ def resta(aligned: Path, finetuned: Path, unaligned: Path, out: Path, gamma: flo
     return {"gamma": gamma, "dare": dare}
 
 
-def dpo_realign(finetuned: Path, out: Path, spec: RecoverySpec, prompts: Sequence[str], progress: bool) -> dict:
+def dpo_realign(finetuned: Path, out: Path, spec: DpoRealign, seed: int, prompts: Sequence[str], progress: bool) -> dict:
     from transformers import AutoModelForCausalLM
 
     from . import attack
@@ -59,12 +59,12 @@ def dpo_realign(finetuned: Path, out: Path, spec: RecoverySpec, prompts: Sequenc
     model, tok = AutoModelForCausalLM.from_pretrained(str(finetuned)).eval(), load_tokenizer(finetuned)
     answers = [t for t, _ in generate(model, tok, prompts, max_new_tokens=64)]
     del model
-    rows = [preference_row(p, refusal_for(p, spec.seed), a or "Sure.") for p, a in zip(prompts, answers)]
+    rows = [preference_row(p, refusal_for(p, seed), a or "Sure.") for p, a in zip(prompts, answers)]
     screening = None
     if spec.ches_filter:
         from .ches import filter_rows
         rows, screening = filter_rows(finetuned, rows, spec.ches_filter, progress=progress)
-    dpo = AttackSpec("dpo", epochs=spec.epochs, lr=spec.lr, beta=spec.beta, seed=spec.seed, n_harmful=len(rows))
+    dpo = AttackSpec("dpo", epochs=spec.epochs, lr=spec.lr, beta=spec.beta, seed=seed, n_harmful=len(rows))
     cost = attack.train(finetuned, dpo, rows, out, progress)
     return {"train_loss": cost["train_loss"], "steps": cost["steps"], "params_trainable": cost["params_trainable"],
             "ches": screening}
@@ -113,33 +113,35 @@ def recover(spec: RecoverySpec, aligned: Path, finetuned: Path, unaligned: Path 
     """Run `spec.method`; write the checkpoint to `out`; return the method's log plus the cost."""
     t0 = time.perf_counter()
     kept: dict[str, Any] | None = None
-    if spec.method in ("direction-restore", "steering"):  # the methods that take the aligned model's direction
-        prompts, kept = refused_prompts(aligned, spec.n_recovery, spec.refused_only)
+    s = spec.settings
+    if isinstance(s, (DirectionRestore, Steering)):  # the methods that take the aligned model's direction
+        prompts, kept = refused_prompts(aligned, spec.n_recovery, s.refused_only)
         t0 = time.perf_counter()  # the filter's answers are the aligned model's, cached: not the method's cost
-    if spec.method == "direction-restore":
+    if isinstance(s, DirectionRestore):
         from .restore import direction_restore
         from .utility import Utility, task_split
-        rows, held_out = task_split(spec.task, spec.n_task, spec.n_utility, spec.seed)
+        rows, held_out = task_split(s.task, s.n_task, s.n_utility, spec.seed)
         log = direction_restore(aligned, finetuned, out, prompts, [p for p, _, _ in rows],
-                                Utility.of(held_out, spec.utility), rate=spec.rate,
-                                rollback_rate=spec.rollback_rate, rounds=spec.rounds, warmup=spec.warmup,
-                                drop=spec.drop, layer=spec.layer, batch_size=spec.batch_size,
-                                check_every=spec.check_every, accumulate_grads=spec.accumulate_grads,
-                                rollback_of=spec.rollback_of, progress=progress)
-    elif spec.method == "resta":
+                                Utility.of(held_out, s.utility), rate=s.rate,
+                                rollback_rate=s.rollback_rate, rounds=s.rounds, warmup=s.warmup,
+                                drop=s.drop, layer=s.layer, batch_size=spec.batch_size,
+                                check_every=s.check_every, accumulate_grads=s.accumulate_grads,
+                                rollback_of=s.rollback_of, progress=progress)
+    elif isinstance(s, Resta):
         if unaligned is None:  # RecoverySpec refuses this already; kept for direct callers
             raise HarnessError("recoveries: resta needs `unaligned: attacked/<name>` (a model trained on harmful data)")
-        log = resta(aligned, finetuned, unaligned, out, spec.gamma, spec.dare, spec.seed)
-    elif spec.method == "antidote":
-        texts, calibration = calibration_texts(spec, finetuned, load_tokenizer(finetuned))
+        log = resta(aligned, finetuned, unaligned, out, s.gamma, s.dare, spec.seed)
+    elif isinstance(s, Antidote):
+        texts, calibration = calibration_texts(s, finetuned, load_tokenizer(finetuned))
         t0 = time.perf_counter()  # the fine-tuned model's answers are cached generations: not the method's cost
-        log = antidote(aligned, finetuned, out, texts, spec.dense_ratio, spec.batch_size, spec.prune)
+        log = antidote(aligned, finetuned, out, texts, s.dense_ratio, spec.batch_size, s.prune)
         log["calibration"] = calibration
-    elif spec.method == "steering":
-        log = steering(aligned, finetuned, out, prompts, spec.layer, spec.coef,
-                       spec.orthogonal, spec.batch_size)
+    elif isinstance(s, Steering):
+        log = steering(aligned, finetuned, out, prompts, s.layer, s.coef, s.orthogonal, spec.batch_size)
+    elif isinstance(s, DpoRealign):
+        log = dpo_realign(finetuned, out, s, spec.seed, harmful_prompts(s.n_pairs), progress)
     else:
-        log = dpo_realign(finetuned, out, spec, harmful_prompts(spec.n_pairs), progress)
+        raise HarnessError(f"recoveries: no method {spec.method!r}")
     record = {**cost_since(t0), "params_changed": changed_params(finetuned, out), "log": log}
     if kept is not None:
         record["recovery_prompts"] = kept
