@@ -15,7 +15,7 @@ from .config import Config, SuiteFile, load_config
 from .errors import HarnessError
 from .metric_table import METRICS, UNPARSED
 from .providers import default_model
-from .stages.chain import ATTACKED, RECOVERED
+from .stage_ref import StageRef
 
 
 def default_backend() -> str:
@@ -26,8 +26,8 @@ def default_backend() -> str:
 
 def stage_names(cfg: Config) -> list[str]:
     """The run's stages in order: the model, the base model when given, each attack, each recovery."""
-    return (["original"] + (["base"] if cfg.base_model else []) + [ATTACKED + a for a in cfg.attacks]
-            + [RECOVERED + r for r in cfg.recoveries])
+    return (["original"] + (["base"] if cfg.base_model else []) + [str(StageRef.attacked(a)) for a in cfg.attacks]
+            + [str(StageRef.recovered(r)) for r in cfg.recoveries])
 
 
 def load_run_config(opt: Callable[[str], Any], root: Path) -> tuple[Config, list[str], str | None]:
@@ -48,9 +48,10 @@ def load_run_config(opt: Callable[[str], Any], root: Path) -> tuple[Config, list
             raise HarnessError(f"{path}: required: {pattern!r} matches no suite; suites: {', '.join(known)}")
     for name, r in cfg.recoveries.items():  # stage references must name declared stages
         for key, ref in (("source", r.source), ("unaligned", r.unaligned)):
-            if ref and ref.startswith(ATTACKED) and ref[len(ATTACKED):] not in cfg.attacks:
+            stage = StageRef.of(ref) if ref else None
+            if stage is not None and stage.kind == "attacked" and stage.name not in cfg.attacks:
                 raise HarnessError(f"{path}: recoveries.{name}.{key}: {ref!r} is not a declared attack; "
-                                   f"expected one of {[ATTACKED + a for a in cfg.attacks]}")
+                                   f"expected one of {[str(StageRef.attacked(a)) for a in cfg.attacks]}")
     backend = opt("backend") or cfg.backend or default_backend()
     judge_backend = opt("judge_backend") or cfg.judge_backend
     try:  # engine settings keyed by backend: this run's backends' own, then the command line's

@@ -137,3 +137,18 @@ def test_a_recovery_takes_its_methods_keys_only(tmp_path) -> None:
     assert RecoverySpec.of("direction-restore", rounds=3).settings == DirectionRestore(rounds=3)
     with pytest.raises(ValueError, match="takes Steering settings"):
         RecoverySpec("steering", settings=DirectionRestore())
+
+
+def test_stage_names_parse_once_into_a_typed_reference() -> None:
+    from harness.stage_ref import StageRef
+
+    for text in ("original", "base", "attacked/lora-100", "recovered/resta"):
+        assert str(StageRef.parse(text)) == text
+    assert StageRef.parse("attacked/a/b") == StageRef("attacked", "a/b")  # a name may hold a slash
+    for text in ("attacked/", "models/x", "./ckpt", "original/x", "recovered"):
+        assert StageRef.of(text) is None, text
+    with pytest.raises(KeyError, match="none of original"):
+        StageRef.parse("./ckpt")
+    order = ["recovered/r", "attacked/a", "base", "original"]
+    assert sorted(order, key=lambda s: StageRef.parse(s).rank()) == order[::-1]
+    assert StageRef.parse("recovered/r").trained and not StageRef.parse("base").trained

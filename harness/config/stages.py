@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Literal, Mapping
 
 from ..errors import HarnessError
+from ..stage_ref import StageRef
 
 AttackMethod = Literal["lora", "qlora", "adalora", "ia3", "full", "dpo", "orpo"]
 
@@ -193,7 +194,8 @@ class RecoverySpec:
             raise ValueError(f"{self.method} takes {METHOD_SETTINGS[self.method].__name__} settings, "
                              f"not {type(self.settings).__name__}")
         _positive(self, "n_recovery", "batch_size")
-        if self.source != "original" and not self.source.startswith("attacked/"):
+        source = StageRef.of(self.source)
+        if source is None or source.kind not in ("original", "attacked"):
             raise ValueError(f"`source` must be `original` or `attacked/<name>`, got {self.source!r}")
         unaligned = self.unaligned
         if self.method == "resta" and not unaligned:

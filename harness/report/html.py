@@ -27,6 +27,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..metric_table import METRICS, UNPARSED
 from ..records import Comparison, Record
+from ..stage_ref import PIPELINE_ORDER, StageRef
 from .plots import HIGHER_IS_BETTER, Point, heat_color, interval_bar, stage_plot
 from .samples import MAX_SAMPLES, load_encoded
 from .summary import pct
@@ -51,9 +52,8 @@ def stage_order(results: dict[str, Any]) -> list[str]:
     """The run's stages in pipeline order (original, base, attacked/…, recovered/…)."""
     declared = list((results.get("config") or {}).get("stages") or [])
     seen = [r["stage"] for r in results.get("records", [])]
-    rank = {"original": 0, "base": 1}
     rest = sorted({s for s in seen if s not in declared},
-                  key=lambda s: (rank.get(s, 2 if s.startswith("attacked/") else 3), s))
+                  key=lambda s: (ref.rank() if (ref := StageRef.of(s)) else len(PIPELINE_ORDER), s))
     return [s for s in declared if s in seen] + rest
 
 

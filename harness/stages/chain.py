@@ -12,12 +12,10 @@ from typing import Any, Callable
 from harness.config import Config
 from harness.errors import HarnessError
 from harness.models import ModelRef
+from harness.stage_ref import StageRef
 from harness.timing import PhaseClock
 
 from . import attacked_checkpoint, recovered_checkpoint, stage_record
-
-ATTACKED = "attacked/"
-RECOVERED = "recovered/"
 
 
 class StageChain:
@@ -37,12 +35,13 @@ class StageChain:
         if stage in self._errors:  # a stage that failed or cannot run here fails each test the same way
             raise self._errors[stage]
         if stage not in self.models:
-            if stage.startswith(ATTACKED):
+            ref = StageRef.of(stage)
+            if ref is not None and ref.kind == "attacked":
                 with self.clock.phase("stages"):
-                    self.models[stage] = self._attacked(stage)
-            elif stage.startswith(RECOVERED):
+                    self.models[stage] = self._attacked(ref)
+            elif ref is not None and ref.kind == "recovered":
                 with self.clock.phase("stages"):
-                    self.models[stage] = self._recovered(stage)
+                    self.models[stage] = self._recovered(ref)
             elif stage in self.sources:
                 with self.clock.phase("load"):  # an embedded model is built here on first use
                     self.models[stage] = self._resolve(self.sources[stage])
@@ -50,8 +49,8 @@ class StageChain:
                 raise KeyError(f"stage {stage!r} has no checkpoint")
         return self.models[stage]
 
-    def _attacked(self, stage: str) -> ModelRef:
-        name = stage[len(ATTACKED):]
+    def _attacked(self, ref: StageRef) -> ModelRef:
+        stage, name = str(ref), ref.name
         base = self.model("original")
         self._release(base)  # training wants the memory an idle engine holds
         try:
@@ -62,8 +61,8 @@ class StageChain:
         self.records[stage] = stage_record(path)
         return self._resolve(str(path))
 
-    def _recovered(self, stage: str) -> ModelRef:
-        name = stage[len(RECOVERED):]
+    def _recovered(self, ref: StageRef) -> ModelRef:
+        stage, name = str(ref), ref.name
         spec = self.config.recoveries[name]
         try:
             source = self.model(spec.source)
@@ -75,7 +74,7 @@ class StageChain:
             else:
                 aligned = self.model("original")
             unaligned = None if not spec.unaligned else (  # RESTA's: an attack stage or a model path
-                self.model(spec.unaligned) if spec.unaligned.startswith(ATTACKED) else self._resolve(spec.unaligned))
+                self.model(spec.unaligned) if StageRef.of(spec.unaligned) else self._resolve(spec.unaligned))
             for ref in (source, aligned):
                 self._release(ref)
             path = recovered_checkpoint(name, spec, aligned, source, unaligned)
