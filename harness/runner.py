@@ -23,7 +23,7 @@ from .config import Config
 from .data import SuiteUnavailable, suite_info
 from .data.samples import SuiteSamples
 from .data.tasks import request
-from .engines import ModelEngines
+from .engines import EnginePool
 from .errors import HarnessError
 from .judging import Judge, JudgeInput, judge_cached
 from .metric_table import METRICS
@@ -59,7 +59,7 @@ class RunOptions:
 
 class Runner:
     def __init__(self, config: Config, options: RunOptions, cache: Cache,
-                 resolve: Callable[[str], ModelRef], make_judge: Callable[[str], Judge]):
+                 resolve: Callable[[str], ModelRef], make_judge: Callable[[str, EnginePool], Judge]):
         self.config = config
         self.options = options
         self.cache = cache
@@ -74,7 +74,7 @@ class Runner:
         self._judged: dict[tuple[str, str, str], list[JudgedSample]] = {}
         self._pairs: dict[str, tuple[str, str]] = {}  # emergent-misalignment judge pair name → (aligned, coherent)
         self.clock = PhaseClock()  # seconds per phase (results.json `timings`); the plugin sets clock.visible
-        self.engines = ModelEngines(options.backend, self.clock)
+        self.engines = EnginePool(self.clock)  # the models' and the judges' engines
         self.engine_loads = self.engines.loads  # fingerprint → loads (records' model `engine_loads`)
         self.chain = StageChain(config, resolve, self.release, self.clock)
         self.stage_sources = self.chain.sources  # stage → model spec, for the stages no stage method makes
@@ -149,13 +149,11 @@ class Runner:
             self.release(model)
 
     def _backend(self, model: ModelRef) -> Backend:
-        # One engine at a time: a judge's engine from the previous stage is closed before a model's starts
-        # (it restarts when the judge is next called). The memory is the model's, and in-process vLLM
-        # engines share process-wide parallel state that closing one of them tears down.
-        return self.engines.get(model, before_load=lambda: [j.close() for j in self._judges.values()])
+        # the model loads alone: the judges' engines close first and reload when a judge is next called
+        return self.engines.get(model, self.options.backend, holder=self, exclusive=True)
 
     def release(self, model: ModelRef) -> None:
-        self.engines.release(model)
+        self.engines.release(self, model, self.options.backend)
 
     # -- phase 2: judge -------------------------------------------------------------------------
     def judges_for(self, suite: str, metric: str) -> list[str]:
@@ -228,7 +226,7 @@ class Runner:
                 from judges.emergent import MisalignmentJudge
                 self._judges[name] = MisalignmentJudge(*(self.judge(j) for j in self._pairs[name]))
             else:
-                self._judges[name] = self._make_judge(name)
+                self._judges[name] = self._make_judge(name, self.engines)
         return self._judges[name]
 
     # -- measure --------------------------------------------------------------------------------

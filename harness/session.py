@@ -81,7 +81,7 @@ class SafetySession:
             self._runner = Runner(self.cfg, RunOptions(spec, opt("limit"), plan_ahead=not self.is_worker,
                                                        reports_dir=self.reports_dir),
                                   cache, resolver(self.cfg.backend, chat=True),
-                                  lambda name: make_judge(name, judge_spec, judge_resolve))
+                                  lambda name, engines: make_judge(name, judge_spec, judge_resolve, engines))
             if self.cfg.base_model:
                 self._runner.stage_sources["base"] = self.cfg.base_model
             capture = self.pytest_config.pluginmanager.getplugin("capturemanager")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from harness.backends import BackendSpec
+from harness.engines import EnginePool
 from harness.errors import HarnessError
 from harness.judging import Judge
 from harness.models import ModelRef
@@ -69,7 +70,8 @@ def judge_kinds(spec: str) -> tuple[str, ...]:
 def make_scorer(name: str) -> Judge:
     if name not in SCORERS:
         raise HarnessError(f"unknown scorer {name!r}; expected one of {sorted(SCORERS)}")
-    return SCORERS[name].judge_class().from_spec(JudgeSpec(name))
+    scorer: Judge = SCORERS[name].judge_class().from_spec(JudgeSpec(name))
+    return scorer
 
 
 def parse_spec(spec: str) -> tuple[Factory, JudgeSpec]:
@@ -94,14 +96,16 @@ def parse_spec(spec: str) -> tuple[Factory, JudgeSpec]:
 
 
 def make_judge(spec: str, backend: BackendSpec | None = None,
-               resolve: Callable[[str], ModelRef] | None = None) -> Judge:
+               resolve: Callable[[str], ModelRef] | None = None, engines: EnginePool | None = None) -> Judge:
     """The judge `spec` names. Model judges run on `backend` (default: vLLM) with the model that
-    `resolve(ARG)` gives (default: `judges.base.resolve_judge_model`); nothing loads until first use.
+    `resolve(ARG)` gives (default: `judges.base.resolve_judge_model`), their engines in `engines` (a run's
+    pool; default: one shared by the judges made outside a run); nothing loads until first use.
     A utility scorer's name (`SCORERS`) gives that scorer."""
     if spec in SCORERS:
         return make_scorer(spec)
     factory, parsed = parse_spec(spec)
-    return factory.judge_class().from_spec(parsed, backend, resolve)
+    judge: Judge = factory.judge_class().from_spec(parsed, backend, resolve, engines)
+    return judge
 
 
 def validate(spec: str) -> str:

@@ -8,7 +8,7 @@ Every model judge accepts `max_tokens=N` to cut its generation length below the 
 Contracts of a `ModelJudge`:
 - Constructing it loads nothing. The model is resolved (fingerprinted) the first time `fingerprint`
   or a call needs it, and the engine starts on the first call via `load_backend(resolve(ARG), spec)`
-  (judges of one model on one backend share that engine: `EnginePool`);
+  (judges of one model on one backend share that engine: the run's `harness.engines.EnginePool`);
   `close()` frees the engine, and a later call starts it again.
 - One call sends all its items to the backend in one batch (the vLLM performance contract).
 - Decoding is greedy; the generation length is the one the judge's upstream code uses.
@@ -27,13 +27,14 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence, cast
 
-from harness.backends import Backend, BackendSpec, load_backend
+from harness.backends import Backend, BackendSpec
+from harness.engines import ENGINES, EnginePool
 from harness.errors import HarnessError
 from harness.judging import JudgeInput
 from harness.models import ModelRef
-from harness.types import Generation, GenerationRequest, Label, Sample, SamplingParams, Verdict
+from harness.types import Generation, GenerationRequest, Label, Message, Sample, SamplingParams, Verdict
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -202,38 +203,6 @@ def resolve_judge_model(source: str) -> ModelRef:
     return resolve_model(source, require_chat_template=False)
 
 
-class EnginePool:
-    """Judges that run the same model on the same backend share one engine (em-aligned and em-coherent
-    with one rater model, say): a second engine would load the weights twice and, on vLLM, reserve a
-    second KV cache. Reference-counted: the engine closes when its last judge closes."""
-
-    def __init__(self) -> None:
-        self._engines: dict[str, list] = {}  # key → [engine, users]
-
-    @staticmethod
-    def key(model: ModelRef, spec: BackendSpec) -> str:
-        return json.dumps([model.fingerprint, spec.kind, spec.base_url, sorted(map(str, spec.engine_args.items()))])
-
-    def acquire(self, model: ModelRef, spec: BackendSpec) -> Backend:
-        key = self.key(model, spec)
-        entry = self._engines.get(key)
-        if entry is None:
-            entry = self._engines[key] = [load_backend(model, spec), 0]
-        entry[1] += 1
-        return entry[0]
-
-    def release(self, engine: Backend) -> None:
-        for key, entry in list(self._engines.items()):
-            if entry[0] is engine:
-                entry[1] -= 1
-                if entry[1] <= 0:
-                    del self._engines[key]
-                    engine.close()
-                return
-        engine.close()  # not pooled (a test's stand-in)
-
-
-_ENGINES = EnginePool()
 
 
 class ModelJudge:
@@ -246,7 +215,7 @@ class ModelJudge:
     REVISION: ClassVar[int] = 1  # bump when a parse rule changes: cached verdicts then go stale
 
     def __init__(self, spec: JudgeSpec, backend: BackendSpec | None = None,
-                 resolve: Callable[[str], ModelRef] | None = None) -> None:
+                 resolve: Callable[[str], ModelRef] | None = None, engines: EnginePool | None = None) -> None:
         if not spec.arg:
             raise HarnessError(f"--judge {spec.name}: needs the judge model, e.g. --judge {spec.name}:/models/NAME")
         self.spec = spec
@@ -257,12 +226,12 @@ class ModelJudge:
         self._backend_spec = backend or BackendSpec()
         self._resolve = resolve or resolve_judge_model
         self._model: ModelRef | None = None
-        self._engine: Backend | None = None
+        self._engines = engines or ENGINES  # the run's pool: the models' and the judges' engines
 
     @classmethod
     def from_spec(cls, spec: JudgeSpec, backend: BackendSpec | None = None,
-                  resolve: Callable[[str], ModelRef] | None = None) -> "ModelJudge":
-        return cls(spec, backend, resolve)
+                  resolve: Callable[[str], ModelRef] | None = None, engines: EnginePool | None = None) -> "ModelJudge":
+        return cls(spec, backend, resolve, engines)
 
     # -- what subclasses provide ----------------------------------------------------------------
     def template_blobs(self) -> Sequence[bytes]:
@@ -303,9 +272,8 @@ class ModelJudge:
         return reads_typed_parts(chat_template_text(self.model))
 
     def backend(self) -> Backend:
-        if self._engine is None:
-            self._engine = _ENGINES.acquire(self.model, self._backend_spec)
-        return self._engine
+        """The judge model's engine, shared with any judge of the same model (it stays held until `close`)."""
+        return self._engines.get(self.model, self._backend_spec, holder=self)
 
     def __call__(self, items: Sequence[JudgeInput]) -> list[Verdict]:
         items = list(items)
@@ -317,9 +285,7 @@ class ModelJudge:
         return out
 
     def close(self) -> None:
-        engine, self._engine = self._engine, None
-        if engine is not None:
-            _ENGINES.release(engine)
+        self._engines.release(self)
 
     def params(self, max_tokens: int, logprobs: int | None = None) -> SamplingParams:
         """Greedy decoding with the upstream length, or the `max_tokens` option where given."""
@@ -330,9 +296,10 @@ class ModelJudge:
         """All requests in one backend call. A chat goes as the model's own template reads it: with content
         as typed parts (`[{"type": "text", "text": ...}]`) when the template selects them."""
         if self.typed_parts:
+            # `Message` types only the plain-string content; the typed parts go to the template all the same
             requests = [dataclasses.replace(r, messages=tuple(
-                {**m, "content": [{"type": "text", "text": m["content"]}]} if isinstance(m["content"], str) else m
-                for m in r.messages)) for r in requests]
+                cast(Message, {**m, "content": [{"type": "text", "text": m["content"]}]}) if isinstance(m["content"], str)
+                else m for m in r.messages)) for r in requests]
         return self.backend().generate(list(requests))
 
     def capability(self, method: str, what: str) -> Any:
@@ -349,7 +316,7 @@ class ModelJudge:
         if self.options["base"] != "auto":
             return self.options["base"]
         mt = model_type(self.model)
-        if mt not in model_types:
+        if mt is None or mt not in model_types:
             raise HarnessError(f"--judge {self.name}: cannot tell which {what} {self.source} is (model_type {mt!r}); "
                                f"add @base={'|'.join(dict.fromkeys(model_types.values()))}")
         return model_types[mt]

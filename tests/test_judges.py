@@ -15,6 +15,7 @@ import pytest
 import judges.base
 from harness.backends import PROMPT_TOO_LONG, BackendSpec
 from harness.cache import Cache
+from harness.engines import EnginePool
 from harness.errors import HarnessError
 from harness.judging import JudgeInput, judge_cached
 from harness.models import ModelRef
@@ -44,7 +45,7 @@ class FakeBackend:
 
 
 class Engines:
-    """Patches `load_backend` in judges.base: each load makes a FakeBackend with the current script."""
+    """Loads the judges' engines (a fresh `EnginePool`): each load makes a FakeBackend with the current script."""
 
     def __init__(self) -> None:
         self.loads: list[tuple[ModelRef, BackendSpec]] = []
@@ -73,8 +74,7 @@ class Engines:
 @pytest.fixture
 def engines(monkeypatch: pytest.MonkeyPatch) -> Engines:
     e = Engines()
-    monkeypatch.setattr(judges.base, "load_backend", e.load)
-    monkeypatch.setattr(judges.base, "_ENGINES", judges.base.EnginePool())  # no engine shared across tests
+    monkeypatch.setattr(judges.base, "ENGINES", EnginePool(load=e.load))  # no engine shared across tests
     return e
 
 

@@ -225,24 +225,23 @@ def test_a_judge_engine_is_closed_before_the_next_model_engine_starts(monkeypatc
             if self.who in live:
                 live.remove(self.who)
 
-    class ModelJudgeStandIn:
+    class ModelJudgeStandIn:  # a model judge's use of the run's pool (judges.base.ModelJudge)
         name, version, fingerprint = "model-judge", "1", "mj"
-        engine = None
+
+        def __init__(self, engines):
+            self.engines = engines
 
         def __call__(self, items):
-            if self.engine is None:
-                self.engine = Engine("judge")
+            self.engines.get(ModelRef("judge", "judge", None, "fpj"), BackendSpec("hf"), holder=self)
             return [Verdict("safe", "ok", self.name, refused=True) for _ in items]
 
         def close(self):
-            if self.engine is not None:
-                self.engine.close()
-                self.engine = None
+            self.engines.release(self)
 
     monkeypatch.setattr(engines_module, "load_backend", lambda model, spec: Engine(model.name))
     refs = {"m1": ModelRef("m1", "m1", None, "fp1"), "m2": ModelRef("m2", "m2", None, "fp2")}
     runner = Runner(Config(judge="model-judge"), RunOptions(BackendSpec("hf")), Cache(None), refs.__getitem__,
-                    lambda name: ModelJudgeStandIn())
+                    lambda name, engines: ModelJudgeStandIn(engines))
     runner.stage_sources["base"] = "m2"
     runner.stage_sources["original"] = "m1"
     monkeypatch.setattr(runner, "judges_for", lambda suite, metric: ["model-judge"])
