@@ -19,6 +19,7 @@ import secrets
 import threading
 import time
 import traceback
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -153,71 +154,6 @@ def test_vllm_engine_args_pass_through(vllm: Any) -> None:
 
 
 @pytest.mark.slow
-def test_vllm_greedy_is_deterministic_ordered_and_batch_independent(vllm: Any) -> None:
-    reqs = greedy(PROMPTS)
-    first = vllm.generate(reqs)
-    assert len(first) == len(reqs)
-    assert len({g.text for g in first}) == len(PROMPTS), "distinct prompts give distinct texts here"
-    assert all(g.text and g.finish_reason in ("length", "stop") for g in first)
-    assert vllm.generate(reqs) == first
-    assert shuffled_run(vllm, reqs) == first
-    for i in (0, 5):  # request order: a request alone gets what it got in the batch
-        assert vllm.generate([reqs[i]]) == [first[i]]
-
-
-@pytest.mark.slow
-def test_vllm_max_tokens_and_stop(vllm: Any) -> None:
-    [full] = vllm.generate(greedy(PROMPTS[:1], max_tokens=24))
-    [short] = vllm.generate(greedy(PROMPTS[:1], max_tokens=6))
-    assert full.finish_reason == short.finish_reason == "length"
-    assert full.text.startswith(short.text) and len(short.text) < len(full.text)
-    stop = full.text[len(full.text) // 2:][:3]
-    [cut] = vllm.generate(greedy(PROMPTS[:1], stop=(stop,)))
-    assert cut.finish_reason == "stop" and cut.text == full.text[:full.text.index(stop)]
-
-
-@pytest.mark.slow
-def test_vllm_logprobs_when_asked(vllm: Any) -> None:
-    with_lp, without = vllm.generate(greedy(PROMPTS[:1], max_tokens=12, logprobs=3) + greedy(PROMPTS[1:2]))
-    assert without.logprobs is None
-    assert with_lp.logprobs is not None and len(with_lp.logprobs) == 12
-    for step in with_lp.logprobs:
-        values = list(step.values())
-        assert 1 <= len(values) <= 4 and all(v <= 0 for v in values)
-        assert values == sorted(values, reverse=True)
-    # Asking for logprobs does not change the text.
-    assert with_lp.text == vllm.generate(greedy(PROMPTS[:1], max_tokens=12))[0].text
-
-
-@pytest.mark.slow
-def test_vllm_sampled_repeats(vllm: Any) -> None:
-    reqs = [sampled(PROMPTS[0], 0), sampled(PROMPTS[0], 1), sampled(PROMPTS[0], 0), sampled(PROMPTS[0], 0, seed=7)]
-    r0, r1, r0_again, other_seed = vllm.generate(reqs)
-    assert r0.text == r0_again.text
-    assert r0.text != r1.text and r0.text != other_seed.text
-    # Reproducible whatever else is in the batch.
-    assert vllm.generate([reqs[1]])[0].text == r1.text
-    assert vllm.generate(greedy(PROMPTS) + [reqs[0]])[-1].text == r0.text
-
-
-@pytest.mark.slow
-def test_vllm_too_long_prompt_does_not_sink_the_batch(vllm: Any) -> None:
-    tok = vllm.llm.get_tokenizer()
-    border = long_prompt(200)
-    n = len(tok.apply_chat_template([{"role": "user", "content": border}], add_generation_prompt=True,
-                                    tokenize=True, return_dict=False))
-    assert n < MAX_MODEL_LEN
-    reqs = (greedy([PROMPTS[0]]) + greedy([long_prompt(400)])
-            + greedy([border], max_tokens=MAX_MODEL_LEN - n + 1)   # one token over
-            + greedy([border], max_tokens=MAX_MODEL_LEN - n)       # exactly fits
-            + greedy([PROMPTS[1]]))
-    out = vllm.generate(reqs)
-    assert out[1] == out[2] == Generation("", PROMPT_TOO_LONG)
-    assert out[3].text and out[3].finish_reason in ("length", "stop")
-    assert out[0] == vllm.generate(reqs[:1])[0] and out[4] == vllm.generate(reqs[4:])[0]
-
-
-@pytest.mark.slow
 def test_vllm_bad_engine_args_are_a_harness_error(tiny_ref: ModelRef, vllm_engine: _Engine) -> None:
     import torch
 
@@ -250,45 +186,6 @@ def hf(tiny_ref: ModelRef) -> Iterator[Any]:
     backend = load_backend(tiny_ref, BackendSpec("hf", {"batch_size": 3}))  # several padded batches
     yield backend
     backend.close()
-
-
-def test_hf_greedy_is_ordered_and_batch_independent(hf: Any) -> None:
-    reqs = greedy(PROMPTS)
-    first = hf.generate(reqs)
-    assert len({g.text for g in first}) == len(PROMPTS)
-    assert shuffled_run(hf, reqs) == first
-    assert hf.generate([reqs[4]]) == [first[4]], "a padded batch gives what a batch of one gives"
-
-
-def test_hf_sampled_repeats_are_reproducible_per_request(hf: Any) -> None:
-    reqs = [sampled(PROMPTS[0], 0), sampled(PROMPTS[0], 1), sampled(PROMPTS[0], 0)] + greedy(PROMPTS[1:4])
-    out = hf.generate(reqs)
-    assert out[0].text == out[2].text != out[1].text
-    assert hf.generate([reqs[1]])[0].text == out[1].text
-    assert shuffled_run(hf, reqs, seed=3) == out
-
-
-def test_hf_too_long_prompt_does_not_sink_the_batch(hf: Any) -> None:
-    limit = hf.max_len
-    assert limit == 512
-    border = long_prompt(440)
-    n = len(hf.tokenizer.apply_chat_template([{"role": "user", "content": border}], add_generation_prompt=True,
-                                             tokenize=True, return_dict=False))
-    reqs = greedy([PROMPTS[0], long_prompt(800)]) + greedy([border], max_tokens=limit - n + 1) + greedy([PROMPTS[1]])
-    out = hf.generate(reqs)
-    assert out[1] == out[2] == Generation("", PROMPT_TOO_LONG)
-    assert out[0] == hf.generate(reqs[:1])[0] and out[3] == hf.generate(reqs[3:])[0]
-
-
-def test_hf_max_tokens_stop_and_logprobs(hf: Any) -> None:
-    [full] = hf.generate(greedy(PROMPTS[:1], max_tokens=24))
-    [short] = hf.generate(greedy(PROMPTS[:1], max_tokens=6, logprobs=2))
-    assert full.finish_reason == short.finish_reason == "length" and full.text.startswith(short.text)
-    assert short.logprobs is not None and len(short.logprobs) == 6
-    assert all(2 <= len(step) <= 3 and max(step.values()) <= 0 for step in short.logprobs)
-    stop = full.text[len(full.text) // 2:][:3]
-    [cut] = hf.generate(greedy(PROMPTS[:1], stop=(stop,)))
-    assert cut.finish_reason == "stop" and cut.text == full.text[:full.text.index(stop)]
 
 
 def test_hf_loads_pickle_weights_only_when_allowed(tmp_path: Path, hf: Any) -> None:
@@ -348,6 +245,96 @@ def served_backend(server: Served, key: str | None = None, **engine_args: Any) -
     ref = ModelRef("served", server.model, None, "served-fp")
     return load_backend(ref, BackendSpec("openai", engine_args, base_url=server.url + "/v1",
                                          api_key=server.key if key is None else key))
+
+
+# --- the contract every backend keeps (harness/backends/__init__.py), one test per clause -------------
+
+@dataclass
+class Contract:
+    kind: str
+    backend: Any
+    max_len: int  # prompt + answer tokens the engine takes
+    tokenizer: Any
+
+
+@pytest.fixture(params=["vllm", "hf", "openai"])
+def contract(request: pytest.FixtureRequest, tiny_model_dir: Path) -> Iterator[Contract]:
+    if request.param == "vllm":
+        b = request.getfixturevalue("vllm")
+        yield Contract("vllm", b, MAX_MODEL_LEN, b.llm.get_tokenizer())
+    elif request.param == "hf":
+        b = request.getfixturevalue("hf")
+        yield Contract("hf", b, b.max_len, b.tokenizer)
+    else:  # a real `vllm serve` with the in-process engine's settings
+        from transformers import AutoTokenizer
+        b = served_backend(request.getfixturevalue("vllm_server"), max_concurrency=3)
+        yield Contract("openai", b, MAX_MODEL_LEN, AutoTokenizer.from_pretrained(str(tiny_model_dir)))
+        b.close()
+
+
+@pytest.mark.slow
+def test_greedy_is_deterministic_ordered_and_batch_independent(contract: Contract) -> None:
+    b, reqs = contract.backend, greedy(PROMPTS)
+    first = b.generate(reqs)
+    assert len(first) == len(reqs) and len({g.text for g in first}) == len(PROMPTS), "distinct prompts, distinct texts"
+    assert all(g.text and g.finish_reason in ("length", "stop") for g in first)
+    assert b.generate(reqs) == first and shuffled_run(b, reqs) == first
+    for i in (0, 5):  # a request alone (a batch of one, unpadded) gets what it got in the batch
+        assert b.generate([reqs[i]]) == [first[i]]
+
+
+@pytest.mark.slow
+def test_max_tokens_and_stop(contract: Contract) -> None:
+    b = contract.backend
+    [full] = b.generate(greedy(PROMPTS[:1], max_tokens=24))
+    [short] = b.generate(greedy(PROMPTS[:1], max_tokens=6))
+    assert full.finish_reason == short.finish_reason == "length"
+    assert full.text.startswith(short.text) and len(short.text) < len(full.text)
+    stop = full.text[len(full.text) // 2:][:3]
+    [cut] = b.generate(greedy(PROMPTS[:1], stop=(stop,)))
+    assert cut.finish_reason == "stop" and cut.text == full.text[:full.text.index(stop)]
+
+
+@pytest.mark.slow
+def test_logprobs_only_when_asked_and_the_text_unchanged(contract: Contract) -> None:
+    b = contract.backend
+    with_lp, without = b.generate(greedy(PROMPTS[:1], max_tokens=12, logprobs=3) + greedy(PROMPTS[1:2]))
+    assert without.logprobs is None
+    assert with_lp.logprobs is not None and len(with_lp.logprobs) == 12
+    # top-3 plus the chosen token; a server may name the pieces of a multi-byte character alike (fewer)
+    assert all(1 <= len(step) <= 4 and max(step.values()) <= 0 for step in with_lp.logprobs)
+    assert with_lp.text == b.generate(greedy(PROMPTS[:1], max_tokens=12))[0].text
+
+
+@pytest.mark.slow
+def test_sampled_repeats_are_reproducible_per_request(contract: Contract) -> None:
+    b = contract.backend
+    reqs = [sampled(PROMPTS[0], 0), sampled(PROMPTS[0], 1), sampled(PROMPTS[0], 0), sampled(PROMPTS[0], 0, seed=7)]
+    r0, r1, r0_again, other_seed = b.generate(reqs)
+    assert r0.text == r0_again.text and r0.text != r1.text and r0.text != other_seed.text
+    assert b.generate([reqs[1]])[0].text == r1.text  # whatever else is in the batch
+    assert b.generate(greedy(PROMPTS) + [reqs[0]])[-1].text == r0.text
+
+
+@pytest.mark.slow
+def test_a_too_long_prompt_does_not_sink_the_batch(contract: Contract) -> None:
+    b, limit = contract.backend, contract.max_len
+    border = long_prompt(limit * 2 // 3)
+    n = len(contract.tokenizer.apply_chat_template([{"role": "user", "content": border}], add_generation_prompt=True,
+                                                   tokenize=True, return_dict=False))
+    assert n < limit
+    reqs = (greedy([PROMPTS[0]]) + greedy([long_prompt(limit * 2)])
+            + greedy([border], max_tokens=limit - n + 1)   # one token over
+            + greedy([border], max_tokens=limit - n)       # exactly fits
+            + greedy([PROMPTS[1]]))
+    out = b.generate(reqs)
+    assert out[1] == Generation("", PROMPT_TOO_LONG)
+    if contract.kind == "openai":  # `vllm serve` cuts max_tokens to the room left rather than refusing
+        assert out[2].text and out[2].finish_reason == "length"
+    else:
+        assert out[2] == Generation("", PROMPT_TOO_LONG)
+    assert out[3].text and out[3].finish_reason in ("length", "stop")
+    assert out[0] == b.generate(reqs[:1])[0] and out[4] == b.generate(reqs[4:])[0]
 
 
 @pytest.mark.slow
