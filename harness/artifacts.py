@@ -39,7 +39,7 @@ def code_digest(path: Path) -> str:
         body = getattr(node, "body", None)
         if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
                 and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
-            node.body = body[1:] or [ast.Pass()]
+            setattr(node, "body", body[1:] or [ast.Pass()])  # any node with a body (ast.AST does not declare one)
     return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
 
 

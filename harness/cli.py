@@ -11,12 +11,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from harness.errors import HarnessError
 
+if TYPE_CHECKING:
+    from harness.providers import Provider
 
-def _named(args: argparse.Namespace):
+
+def _named(args: argparse.Namespace) -> Provider:
     """The provider a `safety-harness organism` call names (`--judge` / `--rater` are shortcuts)."""
     from harness.providers import get
 
@@ -45,7 +48,7 @@ def _organism_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_organism(sub: argparse._SubParsersAction) -> None:
+def register_organism(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("organism", help="the embedded models: organisms built here, SmolLM2 (--model NAME)")
     osub = p.add_subparsers(dest="action", required=True)
     for name, func, help_ in (("build", _organism_build, "build it (or reuse the cached one) and print its card"),
@@ -79,13 +82,16 @@ def _ches(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"model": model.name, "scores": [s.__dict__ for s in scores], "top": top},
                                               indent=1, ensure_ascii=False))
-    cut = lambda t: (t[:57] + "...") if len(t) > 60 else t  # noqa: E731
-    print(tabulate([[t["index"], f"{t['ln_ches']:.4g}", f"{t['ches']:.4g}", cut(t["prompt"]), cut(t["chosen"]), cut(t["rejected"])]
-                    for t in top], headers=["row", "LN-CHES", "CHES", "prompt", "chosen", "rejected"]))
+
+    def cut(t: str) -> str:
+        return (t[:57] + "...") if len(t) > 60 else t
+
+    print(tabulate([[t["index"], f"{t['ln_ches']:.4g}", f"{t['ches']:.4g}", cut(t["prompt"]), cut(t["chosen"]),
+                     cut(t["rejected"])] for t in top], headers=["row", "LN-CHES", "CHES", "prompt", "chosen", "rejected"]))
     return 0
 
 
-def register_ches(sub: argparse._SubParsersAction) -> None:
+def register_ches(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("ches", help="screen preference pairs by CHES (likelihood displacement) for a model")
     p.add_argument("--model", required=True, help="the model DPO would train (a local directory, or 'organism')")
     p.add_argument("--pairs", required=True, help="JSONL of preference rows: prompt/chosen/rejected")
@@ -109,7 +115,7 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_report(sub: argparse._SubParsersAction) -> None:
+def register_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("report", help="write the HTML report of a results.json (and its samples/ beside it)")
     p.add_argument("results", help="path to results.json")
     p.add_argument("--out", help="where to write the page (default: index.html beside results.json)")
@@ -125,7 +131,7 @@ def _stages(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_stages(sub: argparse._SubParsersAction) -> None:
+def register_stages(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("stages", help="a results.json's stages side by side: each suite's rate with its interval")
     p.add_argument("results", help="path to results.json")
     p.set_defaults(func=_stages)
@@ -138,7 +144,7 @@ def _diff(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_diff(sub: argparse._SubParsersAction) -> None:
+def register_diff(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("diff", help="what changed between two runs' results.json (rates, Fisher exact p, gates)")
     p.add_argument("old")
     p.add_argument("new")
@@ -190,7 +196,7 @@ def _size_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a size such as 500M or 20G, got {text!r}") from None
 
 
-def register_cache(sub: argparse._SubParsersAction) -> None:
+def register_cache(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("cache", help="what the harness cache holds on this disk (built models, stage checkpoints), "
                        "and pruning it")
     csub = p.add_subparsers(dest="action", required=True)
@@ -204,8 +210,8 @@ def register_cache(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=_cache_prune)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [register_organism, register_ches, register_report,
-                                                                register_diff, register_stages, register_cache]
+COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
+    register_organism, register_ches, register_report, register_diff, register_stages, register_cache]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -248,7 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     args = parser().parse_args(argv)
     try:
-        return args.func(args)
+        func: Callable[[argparse.Namespace], int] = args.func  # set by each subcommand's parser
+        return func(args)
     except HarnessError as e:
         print(f"safety-harness: {e}", file=sys.stderr)
         return 2

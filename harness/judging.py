@@ -35,7 +35,11 @@ class JudgeInput:
 class Judge(Protocol):
     name: str
     version: str
-    fingerprint: str
+
+    @property
+    def fingerprint(self) -> str:
+        """What decides a verdict (judge, template, parse rules, model): the verdict cache's key."""
+        ...
 
     def __call__(self, items: Sequence[JudgeInput]) -> list[Verdict]:
         """Label every item, in order; output the judge cannot read is `unparsed`, never `safe`."""

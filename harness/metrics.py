@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from scipy import stats
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
 
 CONFIDENCE = 0.95
 
@@ -113,13 +116,13 @@ class Agreement:
         return {"n": self.n, "agree": self.agree, "kappa": self.kappa, "ci_low": self.ci_low, "ci_high": self.ci_high}
 
 
-def _kappa(a: Sequence[float], b: Sequence[float], axis: int = -1):
+def _kappa(a: ArrayLike, b: ArrayLike, axis: int = -1) -> NDArray[Any]:
     """Cohen's kappa for 0/1 arrays (vectorised over `axis` for scipy's bootstrap). Written out because
     scipy has no kappa; with both judges constant and equal, chance agreement is 1 and kappa is 1."""
     import numpy as np
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    po = (a == b).mean(axis=axis)
-    pa, pb = a.mean(axis=axis), b.mean(axis=axis)
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    po = (x == y).mean(axis=axis)
+    pa, pb = x.mean(axis=axis), y.mean(axis=axis)
     pe = pa * pb + (1 - pa) * (1 - pb)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(pe >= 1.0, 1.0, (po - pe) / (1 - pe))

@@ -14,6 +14,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .artifacts import cache_root, file_hash  # noqa: F401 (the cache location, re-exported: callers import it here)
 from .errors import HarnessError
@@ -134,7 +135,7 @@ def _has_chat_template(path: Path) -> bool:
     return tc.is_file() and bool(_read_json(tc).get("chat_template"))
 
 
-def _read_json(f: Path) -> dict:
+def _read_json(f: Path) -> dict[str, Any]:
     """A model directory's JSON file, or a one-line HarnessError naming the file."""
     try:
         data = json.loads(f.read_text(encoding="utf-8"))

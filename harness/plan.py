@@ -8,7 +8,7 @@ import dataclasses
 import fnmatch
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from .backends import check_engine_args, engine_args_for
 from .config import Config, SuiteFile, load_config
@@ -18,7 +18,7 @@ from .providers import default_model
 from .stage_ref import StageRef
 
 
-def default_backend() -> str:
+def default_backend() -> Literal["vllm", "hf"]:
     """vllm where it is installed (found without importing it), else hf."""
     import importlib.util
     return "vllm" if importlib.util.find_spec("vllm") is not None else "hf"
@@ -117,7 +117,7 @@ def check_before_run(cfg: Config, suites: list[str], base_url: str | None, where
         if model.startswith(("/", "./", "../", "~")) and not Path(model).expanduser().exists():
             raise HarnessError(f"--judge {spec}: no such directory {model}")
     for kind, args in ((cfg.backend, cfg.engine_args), (cfg.judge_backend or cfg.backend, cfg.judge_engine_args)):
-        if kind != "vllm":  # vLLM's list needs vllm imported: checked when its engine starts, before loading
+        if kind is not None and kind != "vllm":  # vLLM's list needs vllm imported: checked when its engine starts
             check_engine_args(kind, args)
     if "openai" in (cfg.backend, cfg.judge_backend) and not (base_url or os.environ.get("OPENAI_BASE_URL")):
         raise HarnessError("--backend openai needs the server: pass --openai-base-url URL (or set OPENAI_BASE_URL)")

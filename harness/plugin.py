@@ -8,6 +8,8 @@ arguments; the plugin parametrises them from the suite registry and the configur
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -76,12 +78,13 @@ def safety(request: pytest.FixtureRequest) -> SuiteCheck:
 
 
 @pytest.fixture(scope="session")
-def checkpoint(request: pytest.FixtureRequest):
+def checkpoint(request: pytest.FixtureRequest) -> Callable[[str], Path | None]:
     """`checkpoint(stage)` → the model directory of a stage (`"original"`, `"attacked/<name>"`); an attack
     stage trains on first use, or comes from its cache."""
     session = request.config.stash[SESSION]
 
-    def get(stage: str):
-        return session.runner.model(stage).path
+    def get(stage: str) -> Path | None:
+        path: Path | None = session.runner.model(stage).path
+        return path
 
     return get

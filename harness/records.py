@@ -131,7 +131,7 @@ class Record:
     def gate(self) -> GateResult | None:
         """The gate shown for this record: the first that broke, else the first that held."""
         broken = [g for g in self.gates if not g.passed]
-        return (broken or self.gates or [None])[0]
+        return (broken or self.gates)[0] if self.gates else None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {

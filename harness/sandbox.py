@@ -33,6 +33,7 @@ the output's tail in `output`), `timeout` (wall clock or CPU limit) or `error` (
 from __future__ import annotations
 
 import functools
+import io
 import os
 import secrets
 import shutil
@@ -45,7 +46,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Sequence, cast
 
 Status = Literal["passed", "failed", "timeout", "error"]
 
@@ -176,7 +177,7 @@ def run_python(program: str, limits: Limits = Limits(), jail: bool = True) -> Ou
     kwargs: dict[str, Any] = {"user": NOBODY, "group": NOBODY, "extra_groups": []} if as_nobody else {}
     try:
         argv = _jail(exe, limits) + inner if jail else inner
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"} | ({} if jail else {"HOME": scratch, "TMPDIR": scratch})
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"} | ({} if scratch is None else {"HOME": scratch, "TMPDIR": scratch})
         try:
             proc = subprocess.Popen(argv, cwd="/" if jail else scratch, env=env, stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, **kwargs)
@@ -189,7 +190,7 @@ def run_python(program: str, limits: Limits = Limits(), jail: bool = True) -> Ou
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _collect(proc: subprocess.Popen, token: str, program: str, limits: Limits, started: float,
+def _collect(proc: subprocess.Popen[bytes], token: str, program: str, limits: Limits, started: float,
              jail: bool) -> Outcome:
     """Feed the program, read at most OUTPUT_LIMIT bytes of output, enforce the wall clock, classify."""
     out = bytearray()
@@ -197,7 +198,8 @@ def _collect(proc: subprocess.Popen, token: str, program: str, limits: Limits, s
 
     def read() -> None:
         assert proc.stdout is not None
-        while chunk := proc.stdout.read1(1 << 16):
+        stdout = cast(io.BufferedReader, proc.stdout)  # Popen's pipe, unbuffered=False: typeshed says IO[bytes]
+        while chunk := stdout.read1(1 << 16):
             out.extend(chunk)
             if len(out) > OUTPUT_LIMIT + len(token) + 2:
                 overflow.set()

@@ -11,17 +11,18 @@ import dataclasses
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
+from .artifacts import cache_root
 from .backends import BackendSpec
 from .cache import Cache
 from .config import Config
 from .data import SuiteUnavailable
 from .errors import HarnessError
 from .gates import GateCheck, check_all, check_comparison, comparison_gates
-from .models import cache_root, resolve_model
+from .models import ModelRef, resolve_model
 from .plan import load_run_config, select_stages
 from .records import AgreementRecord, Comparison, Record
 from .report import write_reports, write_samples
@@ -63,14 +64,15 @@ class SafetySession:
         if self._runner is None:
             opt = self.pytest_config.getoption
             api_key = opt("openai_api_key") or os.environ.get("OPENAI_API_KEY")
-            spec = BackendSpec(self.cfg.backend, self.cfg.engine_args, opt("openai_base_url"), api_key)
-            judge_kind = self.cfg.judge_backend or self.cfg.backend
+            kind = self.cfg.backend or "vllm"  # load_run_config has chosen it
+            spec = BackendSpec(kind, self.cfg.engine_args, opt("openai_base_url"), api_key)
+            judge_kind = self.cfg.judge_backend or kind
             judge_spec = BackendSpec(judge_kind, self.cfg.judge_engine_args, opt("openai_base_url"), api_key)
             cache_dir = opt("cache_dir") or cache_root()
             cache = Cache(None if opt("no_cache") else Path(cache_dir) / "cache.sqlite")
 
-            def resolver(kind: str, chat: bool):
-                def resolve(source: str):
+            def resolver(kind: str, chat: bool) -> Callable[[str], ModelRef]:
+                def resolve(source: str) -> ModelRef:
                     return resolve_model(source, name=source, allow_pickle=opt("allow_pickle"),
                                          trust_remote_code=opt("trust_remote_code"), served=kind == "openai",
                                          base_url=opt("openai_base_url"), require_chat_template=chat)
@@ -80,7 +82,7 @@ class SafetySession:
             judge_resolve = resolver(judge_kind, chat=False)  # judges receive their own prompt text
             self._runner = Runner(self.cfg, RunOptions(spec, opt("limit"), plan_ahead=not self.is_worker,
                                                        reports_dir=self.reports_dir),
-                                  cache, resolver(self.cfg.backend, chat=True),
+                                  cache, resolver(kind, chat=True),
                                   lambda name, engines: make_judge(name, judge_spec, judge_resolve, engines))
             if self.cfg.base_model:
                 self._runner.stage_sources["base"] = self.cfg.base_model
@@ -121,11 +123,11 @@ class SafetySession:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call":
             # records cross from pytest-xdist workers as JSON
-            self.records += [Record.from_json(v | {"test": report.nodeid}) for k, v in report.user_properties
-                             if k == RECORD]
-            self.agreements += [AgreementRecord.from_json(v) for k, v in report.user_properties if k == AGREEMENT]
-            self.comparisons += [Comparison.from_json(v) for k, v in report.user_properties if k == COMPARISON]
-            self.required += [v for k, v in report.user_properties if k == REQUIRED]
+            props: list[tuple[str, Any]] = list(report.user_properties)
+            self.records += [Record.from_json(v | {"test": report.nodeid}) for k, v in props if k == RECORD]
+            self.agreements += [AgreementRecord.from_json(v) for k, v in props if k == AGREEMENT]
+            self.comparisons += [Comparison.from_json(v) for k, v in props if k == COMPARISON]
+            self.required += [v for k, v in props if k == REQUIRED]
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker:

@@ -58,7 +58,8 @@ def extract_number(text: str) -> str | None:
     for pattern in (_STRICT, _ANSWER_IS, _NUMBER):
         found = pattern.findall(text)
         if found:
-            return found[-1].rstrip(".,")  # the sentence's full stop or comma is not part of it
+            last: str = found[-1]
+            return last.rstrip(".,")  # the sentence's full stop or comma is not part of it
     return None
 
 
@@ -135,7 +136,7 @@ def _lm_eval_filter(pattern: re.Pattern[str], text: str, group_select: int) -> s
     found = pattern.findall(text)
     if not found:
         return "[invalid]"
-    match = found[group_select]
+    match: str | tuple[str, ...] = found[group_select]
     if isinstance(match, tuple):
         match = next((m for m in match if m), "[invalid]")
     return match.strip()

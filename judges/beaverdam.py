@@ -63,9 +63,9 @@ class BeaverDamJudge(ModelJudge):
         texts = [build_text(user_turn(i), i.response, tokenizer.eos_token) for i in items]
         logits = classify(texts, max_length=int(self.options["max_length"]))
         labels = self.backend().labels  # type: ignore[attr-defined]
-        return [self.read(row, labels) for row in logits]
+        return [self.read_logits(row, labels) for row in logits]
 
-    def read(self, logits: Sequence[float], labels: Sequence[str]) -> Verdict:
+    def read_logits(self, logits: Sequence[float], labels: Sequence[str]) -> Verdict:
         threshold = float(self.options["threshold"])
         probs = [sigmoid(x) for x in logits]
         if not probs or any(math.isnan(p) for p in probs):

@@ -36,6 +36,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 from harness.errors import HarnessError
 from harness.judging import JudgeInput
+from harness.metric_table import NOT_RATED
 from harness.types import Generation, GenerationRequest, Verdict
 
 from .base import ModelJudge, Option, fill, template_bytes, template_text, user_turn
@@ -73,15 +74,16 @@ def end_of_turn(tokenizer: Any) -> str:
     (often another token). Falls back to `eos_token` where the template shows none."""
     sentinel = "SENTINEL-3f1c"
     try:
-        text = tokenizer.apply_chat_template([{"role": "user", "content": "q"}, {"role": "assistant", "content": sentinel}],
-                                             tokenize=False)
+        text: str = tokenizer.apply_chat_template([{"role": "user", "content": "q"}, {"role": "assistant", "content": sentinel}],
+                                                  tokenize=False)
     except Exception:  # no chat template, or one that rejects this chat
         text = ""
     if sentinel in text:
         end = text[text.rindex(sentinel) + len(sentinel):].rstrip()
         if end:
             return end
-    return tokenizer.eos_token or ""
+    eos: str | None = tokenizer.eos_token
+    return eos or ""
 
 
 def score_threshold(text: str) -> float:
@@ -182,7 +184,7 @@ class EmergentJudge(ModelJudge):
 
 
 # Why an answer does not count towards the misaligned rate (the paper's exclusions), as verdict categories.
-EXCLUDED = (*WORDS.values(), "incoherent")
+EXCLUDED = NOT_RATED  # WORDS' categories and "incoherent"
 MISALIGNED_BELOW = float(THRESHOLDS["aligned"])   # aligned score
 COHERENT_ABOVE = float(THRESHOLDS["coherent"])    # coherent score
 

@@ -22,7 +22,7 @@ Parse: the stripped, lower-cased output is `yes` → unsafe, `no` → safe, anyt
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence, cast
 
 from harness.judging import JudgeInput
 from harness.types import Generation, GenerationRequest, Verdict
@@ -57,7 +57,7 @@ def clip(tokenizer: Any, text: str, n: int = CLIP_TOKENS) -> str:
         ids = tokenizer.encode(text, max_length=n, truncation=True)
     finally:
         tokenizer.truncation_side = side
-    return tokenizer.decode(ids, skip_special_tokens=True)
+    return cast(str, tokenizer.decode(ids, skip_special_tokens=True))
 
 
 def parse(text: str) -> str | None:
@@ -66,7 +66,7 @@ def parse(text: str) -> str | None:
 
 
 class HarmBenchJudge(ModelJudge):
-    OPTIONS: ClassVar[Mapping[str, Option]] = ModelJudge.OPTIONS | {
+    OPTIONS: ClassVar[Mapping[str, Option]] = dict(ModelJudge.OPTIONS) | {
         "base": Option("auto", ("auto",) + BASES, help="which classifier's template"),
     }
 

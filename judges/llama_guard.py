@@ -128,7 +128,7 @@ def unsafe_probability(gen: Generation) -> float | None:
 class LlamaGuardJudge(ModelJudge):
     """Llama Guard judge; `options["version"]` is fixed by the flag's name."""
 
-    OPTIONS: ClassVar[Mapping[str, Option]] = ModelJudge.OPTIONS | {
+    OPTIONS: ClassVar[Mapping[str, Option]] = dict(ModelJudge.OPTIONS) | {
         "version": Option("3", ("1", "2", "3", "4")),
         "score": Option("text", ("text", "prob"), help="label from the text, or from P(unsafe) ≥ threshold"),
         "threshold": Option("0.5", check=probability, help="a probability"),

@@ -52,7 +52,7 @@ def parse(text: str) -> int | None:
 
 
 class QiRubricJudge(ModelJudge):
-    OPTIONS: ClassVar[Mapping[str, Option]] = ModelJudge.OPTIONS | {
+    OPTIONS: ClassVar[Mapping[str, Option]] = dict(ModelJudge.OPTIONS) | {
         "policy": Option("meta", ("meta", "openai"), help="which usage policy the template lists"),
     }
 

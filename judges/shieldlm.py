@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import ClassVar, Mapping, Sequence
+from typing import ClassVar, Mapping, Sequence, cast
 
 from harness.judging import JudgeInput
 from harness.types import Generation, GenerationRequest, Label, Verdict
@@ -44,7 +44,7 @@ _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 def wrappers() -> dict[str, str]:
-    return json.loads(template_text("shieldlm_wrappers.json"))
+    return cast(dict[str, str], json.loads(template_text("shieldlm_wrappers.json")))
 
 
 def language(item: JudgeInput) -> str:
@@ -64,7 +64,7 @@ def extract(text: str, lang: str) -> str | None:
 
 
 class ShieldLMJudge(ModelJudge):
-    OPTIONS: ClassVar[Mapping[str, Option]] = ModelJudge.OPTIONS | {
+    OPTIONS: ClassVar[Mapping[str, Option]] = dict(ModelJudge.OPTIONS) | {
         "base": Option("auto", ("auto",) + BASES, help="the base model's prompt wrapper"),
         "lang": Option("auto", ("auto", "en", "zh"), help="prompt language"),
         "controversial": Option("unsafe", ("unsafe", "safe", "unparsed"), help="label of a controversial answer"),

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence, cast
 
 from harness.errors import HarnessError
 from harness.judging import JudgeInput
@@ -52,7 +52,7 @@ def keep_last_tokens(tokenizer: Any, text: str, n: int = MAX_RESPONSE_TOKENS) ->
         ids = tokenizer(text, max_length=n, truncation=True)["input_ids"]
     finally:
         tokenizer.truncation_side = side
-    return tokenizer.decode(ids)
+    return cast(str, tokenizer.decode(ids))
 
 
 def expected_score(logprobs: Sequence[float]) -> float | None:
@@ -85,7 +85,7 @@ class StrongRejectFTJudge(ModelJudge):
                                             add_special_tokens=True)
             pairs += [(request, k) for k in CANDIDATES]
         lps = loglikelihood(pairs)
-        return [self.read(lps[n * 5:(n + 1) * 5]) for n in range(len(items))]
+        return [self.read_logprobs(lps[n * 5:(n + 1) * 5]) for n in range(len(items))]
 
     def check_vocabulary(self, tokenizer: Any) -> None:
         for k in CANDIDATES:
@@ -94,7 +94,7 @@ class StrongRejectFTJudge(ModelJudge):
                 raise HarnessError(f"--judge {self.name}: {self.source}'s tokenizer does not encode {k!r} as the "
                                    "single vocabulary token the classifier was trained to emit")
 
-    def read(self, logprobs: Sequence[float]) -> Verdict:
+    def read_logprobs(self, logprobs: Sequence[float]) -> Verdict:
         s = expected_score(logprobs)
         raw = " ".join(f"P({k})={math.exp(lp):.4f}" for k, lp in zip(CANDIDATES, logprobs))
         if s is None:

@@ -57,7 +57,10 @@ def pair_token_ids(tokenizer: Any, request: GenerationRequest, continuation: str
         spaces = len(context) - len(context.rstrip())
         if spaces:
             context, continuation = context[:-spaces], context[-spaces:] + continuation
-        encode = lambda t: list(tokenizer(t, add_special_tokens=request.add_special_tokens)["input_ids"])  # noqa: E731
+
+        def encode(t: str) -> list[int]:
+            return list(tokenizer(t, add_special_tokens=request.add_special_tokens)["input_ids"])
+
         ctx = encode(context)
         return ctx, encode(context + continuation)[len(ctx):]
     return prompt_token_ids(tokenizer, request), list(tokenizer(continuation, add_special_tokens=False)["input_ids"])
@@ -162,7 +165,15 @@ def respond(backend: Backend, requests: Sequence[Request]) -> list[Generation]:
     return out  # type: ignore[return-value]
 
 
-def backend_class(kind: str) -> type:
+class BackendClass(Protocol):
+    """A backend kind's class: built on a model and a spec; names the engine settings it takes (None: any)."""
+
+    def __call__(self, model: ModelRef, spec: BackendSpec) -> Backend: ...
+
+    def accepted_engine_args(self) -> frozenset[str] | None: ...
+
+
+def backend_class(kind: str) -> BackendClass:
     """The class of a backend kind. Its module imports its engine (vllm, torch) only when constructed."""
     if kind == "vllm":
         from .vllm import VLLMBackend
@@ -207,7 +218,9 @@ def check_engine_args(kind: str, args: Mapping[str, Any]) -> None:
     if not args:
         return
     accepted = backend_class(kind).accepted_engine_args()
-    unknown = sorted(set(args) - accepted) if accepted is not None else []
+    if accepted is None:  # nothing is refused
+        return
+    unknown = sorted(set(args) - accepted)
     if unknown:
         import difflib
         near = difflib.get_close_matches(unknown[0], accepted, n=1)

@@ -26,7 +26,7 @@ import inspect
 import json
 import logging
 import math
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 from ..errors import HarnessError
 from ..models import ModelRef
@@ -203,10 +203,10 @@ class HFBackend:
         input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self.device)
         mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
         want_lp = any(r.params.logprobs is not None for r in reqs)
-        gen_cfg = GenerationConfig(max_new_tokens=max(r.params.max_tokens for r in reqs), do_sample=False,
-                                   eos_token_id=sorted(self.eos_ids), pad_token_id=pad,
-                                   bos_token_id=self.lm.generation_config.bos_token_id,
-                                   return_dict_in_generate=True, output_logits=want_lp)
+        gen_cfg = GenerationConfig(
+            max_new_tokens=max(r.params.max_tokens for r in reqs), do_sample=False, eos_token_id=sorted(self.eos_ids),
+            pad_token_id=pad, bos_token_id=self.lm.generation_config.bos_token_id, return_dict_in_generate=True,
+            output_logits=want_lp)
         sampler = _RowSampler(reqs, self.device)
         with torch.inference_mode():
             res = self.lm.generate(input_ids=input_ids, attention_mask=mask, generation_config=gen_cfg,
@@ -237,14 +237,14 @@ class HFBackend:
     def _decode(self, toks: list[int]) -> str:
         # A trailing U+FFFD is a character cut in half by the token limit; vLLM's detokenizer holds
         # such bytes back, so drop them too and the two backends print the same text.
-        return self.tokenizer.decode(toks, skip_special_tokens=True).rstrip("\ufffd")
+        return cast(str, self.tokenizer.decode(toks, skip_special_tokens=True)).rstrip("\ufffd")  # one sequence: a str
 
     def _top(self, logits: Any, chosen: int, k: int) -> dict[str, float]:
         import torch
 
         lp = torch.log_softmax(logits.float(), dim=-1)
         ids = lp.topk(k).indices.tolist() if k > 0 else []
-        return {token_key(self.tokenizer, t, self.tokenizer.decode([t])): lp[t].item()
+        return {token_key(self.tokenizer, t, cast(str, self.tokenizer.decode([t]))): lp[t].item()
                 for t in sorted(set(ids) | {chosen}, key=lambda t: -lp[t].item())}
 
 

@@ -63,9 +63,10 @@ class OpenAIBackend:
         self.max_retries = max(0, int(args.pop("max_retries", 4)))
         self.retry_backoff = float(args.pop("retry_backoff", 0.5))
         timeout = float(args.pop("timeout", 600))
-        self.base_url = spec.base_url or os.environ.get("OPENAI_BASE_URL")
-        if not self.base_url:
+        base_url = spec.base_url or os.environ.get("OPENAI_BASE_URL")
+        if not base_url:
             raise HarnessError("--backend openai: no server URL; pass --openai-base-url URL or set OPENAI_BASE_URL")
+        self.base_url: str = base_url
         self._key = spec.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
         self.model = model
         # Retries are ours (bounded, logged without secrets), so the client's own are off.

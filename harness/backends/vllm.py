@@ -117,7 +117,8 @@ class VLLMBackend:
         if run:
             convs = [messages_of(requests[i]) for i in run]
             params = [self._sampling(vllm, requests[i]) for i in run]
-            results = self.llm.chat(convs, params, use_tqdm=len(run) > 1)
+            # plain role/content dicts: vLLM's stubs want its ChatCompletion*MessageParam TypedDicts (a list is invariant)
+            results = self.llm.chat(convs, params, use_tqdm=len(run) > 1)  # type: ignore[arg-type]
             for i, res in zip(run, results):
                 out[i] = _to_generation(res.outputs[0], requests[i].params.logprobs is not None, tok)
         if raw:
@@ -156,7 +157,13 @@ class VLLMBackend:
                                         use_tqdm=len(todo) > 1)
             for (i, ids, start), res in zip(todo, results):
                 steps = res.prompt_logprobs  # one dict per prompt token (None for the first)
-                out[i] = float(sum(steps[p][ids[p]].logprob for p in range(start, len(ids))))
+                assert steps is not None  # asked for: prompt_logprobs=0
+                total = 0.0
+                for p in range(start, len(ids)):
+                    step = steps[p]
+                    assert step is not None  # p >= start >= 1: only the first token has none
+                    total += step[ids[p]].logprob
+                out[i] = float(total)
         return out
 
     def close(self) -> None:

@@ -46,19 +46,26 @@ def load_config(path: Path | None) -> Config:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or {}
     except yaml.YAMLError as e:
         raise HarnessError(f"{path}: not valid YAML: {e}") from None
-    return parse(Config, data, str(path))
+    config: Config = parse(Config, data, str(path))
+    return config
 
 
 def parse(cls: type, data: Any, where: str) -> Any:
-    """Build dataclass `cls` from plain YAML data, rejecting unknown keys and wrong types by name."""
+    """Build dataclass `cls` from plain YAML data, rejecting unknown keys and wrong types by name.
+
+    A class with `split_keys` (a recovery: common keys beside its method's own) parses part of its keys
+    into fields of its own first."""
     if not isinstance(data, Mapping):
         raise HarnessError(f"{where}: expected a mapping, got {type(data).__name__}")
+    built: dict[str, Any] = {}
+    if hasattr(cls, "split_keys"):
+        data, built = cls.split_keys(data, where, parse)
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
+    known = {f.name for f in dataclasses.fields(cls)} - set(built)
     for key in data:
         if key not in known:
             raise HarnessError(f"{where}: unknown key {key!r}; expected one of {sorted(known)}")
-    values = {k: _coerce(hints[k], v, f"{where}: {k}") for k, v in data.items()}
+    values = {k: _coerce(hints[k], v, f"{where}: {k}") for k, v in data.items()} | built
     try:
         return cls(**values)
     except (TypeError, ValueError) as e:
@@ -84,7 +91,7 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         if value not in args:
             raise HarnessError(f"{where}: {value!r} is not one of {list(args)}")
         return value
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return parse(tp, value, where)
     if origin is tuple:
         if not isinstance(value, list):

@@ -58,7 +58,7 @@ class AttackSpec:
         for name in ("n_harmful", "epochs", "batch_size", "max_length", "response_tokens"):
             if getattr(self, name) < (0 if name == "n_harmful" else 1):
                 raise ValueError(f"`{name}` must be positive, got {getattr(self, name)}")
-        if self.lr <= 0:
+        if self.lr is None or self.lr <= 0:
             raise ValueError(f"`lr` must be positive, got {self.lr}")
 
     def as_dict(self) -> dict[str, Any]:

@@ -13,7 +13,8 @@ Files: vendor/PROVENANCE.md lists every vendored file's source, counts and licen
 
 from __future__ import annotations
 
-from .common import SuiteUnavailable, normalize, vendor_path
+from ..errors import SuiteUnavailable
+from .common import normalize, vendor_path
 from .subset import stratified_subset
 from .suites import SUITES, SuiteInfo, load_suite, suite_info, suite_kind, suite_names
 from .userfiles import load_user_suite

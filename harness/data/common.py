@@ -39,7 +39,7 @@ def read_text(path: Path) -> str:
                            "save the file as UTF-8") from None
 
 
-class _Blank(dict):
+class _Blank(dict[int, int]):
     """str.translate table: punctuation, symbols, separators and controls → a space (filled lazily)."""
 
     def __missing__(self, code: int) -> int:

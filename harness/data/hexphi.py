@@ -21,9 +21,9 @@ import io
 import re
 from pathlib import Path
 
-from ..errors import HarnessError
+from ..errors import HarnessError, SuiteUnavailable
 from ..types import Sample
-from .common import SuiteUnavailable, read_text
+from .common import read_text
 from .userfiles import load_user_suite
 
 HUB_ID = "LLM-Tuning-Safety/HEx-PHI"

@@ -22,9 +22,9 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from ..errors import HarnessError
+from ..errors import HarnessError, SuiteUnavailable
 from ..types import Sample
-from .common import SuiteUnavailable, read_text
+from .common import read_text
 
 LETTERS = "ABCD"
 MMLU_HUB = ("cais/mmlu", "all", "test")
@@ -63,7 +63,8 @@ def hub_unavailable() -> str | None:
     return f"{offline} is set, so the hub was not tried" if offline else _unreachable()
 
 
-def _from_hub(suite: str, hub: tuple[str, str, str], formats: str, convert: Callable[[Iterable[dict]], list[Sample]]):
+def _from_hub(suite: str, hub: tuple[str, str, str], formats: str,
+              convert: Callable[[Iterable[dict[str, Any]]], list[Sample]]) -> list[Sample]:
     how = _how(suite, hub, formats)
     why = hub_unavailable()
     if why:
@@ -89,7 +90,7 @@ def _mmlu_sample(i: int, question: str, choices: list[str], answer: Any, subject
                   meta={"choices": list(LETTERS), "label": idx})
 
 
-def _mmlu_rows(rows: Iterable[dict]) -> list[Sample]:
+def _mmlu_rows(rows: Iterable[dict[str, Any]]) -> list[Sample]:
     return [_mmlu_sample(i, r["question"], list(r["choices"]), r["answer"], r.get("subject") or "all", f"mmlu row {i}")
             for i, r in enumerate(rows)]
 
@@ -108,8 +109,9 @@ def load_mmlu_path(path: Path) -> list[Sample]:
                     raise HarnessError(f"{f}:{line}: expected 6 columns (question, A, B, C, D, answer), got {len(row)}")
                 out.append(_mmlu_sample(len(out), row[0], row[1:5], row[5].strip(), subject, f"{f}:{line}"))
         return out
-    return [_mmlu_sample(i, *_fields(r, where, ("question", "choices", "answer")), r.get("subject") or "all", where)
-            for i, (where, r) in enumerate(_jsonl(path))]
+    return [_mmlu_sample(i, q, c, a, r.get("subject") or "all", where)
+            for i, (where, r) in enumerate(_jsonl(path))
+            for q, c, a in [_fields(r, where, ("question", "choices", "answer"))]]
 
 
 def _triviaqa_sample(i: int, question: str, aliases: list[str], where: str) -> Sample:
@@ -119,7 +121,7 @@ def _triviaqa_sample(i: int, question: str, aliases: list[str], where: str) -> S
                   meta={"aliases": list(aliases)})
 
 
-def _triviaqa_rows(rows: Iterable[dict]) -> list[Sample]:
+def _triviaqa_rows(rows: Iterable[dict[str, Any]]) -> list[Sample]:
     out = []
     for i, r in enumerate(rows):
         ans = r["answer"]
@@ -145,7 +147,7 @@ def load_triviaqa_path(path: Path) -> list[Sample]:
     return out
 
 
-def _jsonl(path: Path) -> list[tuple[str, dict]]:
+def _jsonl(path: Path) -> list[tuple[str, dict[str, Any]]]:
     """(FILE:LINE, object) per row of a JSONL file; the errors are the user-file loader's."""
     from .userfiles import jsonl_rows
 
@@ -155,7 +157,7 @@ def _jsonl(path: Path) -> list[tuple[str, dict]]:
     return rows
 
 
-def _fields(obj: dict, where: str, names: tuple[str, ...]) -> list[Any]:
+def _fields(obj: dict[str, Any], where: str, names: tuple[str, ...]) -> list[Any]:
     missing = [n for n in names if n not in obj]
     if missing:
         raise HarnessError(f"{where}: missing field(s) {missing}")

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence, TypeVar
 
 from harness.data import vendored
 from harness.data.common import (
@@ -73,9 +73,12 @@ def dedupe(items: Iterable[str]) -> list[str]:
     return out
 
 
-def by_prompt(rows: Sequence[tuple], salt: str) -> list[tuple]:
+_Row = TypeVar("_Row", bound=tuple[Any, ...])
+
+
+def by_prompt(rows: Sequence[_Row], salt: str) -> list[_Row]:
     """First row per normalised prompt, in the deterministic order for `salt`."""
-    first: dict[str, tuple] = {}
+    first: dict[str, _Row] = {}
     for r in rows:
         first.setdefault(normalize(r[0]), r)
     keys = order([r[0] for r in first.values()], salt)
@@ -165,9 +168,11 @@ def build() -> Reserved:
     # Benign sources: heldout first (so it is fixed by the hash order alone), then the task rows.
     heldout: list[Sample] = []
     task: list[Pair] = []
-    for name, rows in (("gsm8k", by_prompt(_gsm8k(), "gsm8k")), ("piqa", by_prompt(_piqa(), "piqa")),
-                       ("nl2bash", by_prompt(vendored.nl2bash_pairs(), "nl2bash"))):
-        rows = [r for r in rows if normalize(r[0]) not in banned]
+    sources: tuple[tuple[str, Sequence[tuple[str, ...]]], ...] = (
+        ("gsm8k", by_prompt(_gsm8k(), "gsm8k")), ("piqa", by_prompt(_piqa(), "piqa")),
+        ("nl2bash", by_prompt(vendored.nl2bash_pairs(), "nl2bash")))
+    for name, found in sources:
+        rows = [r for r in found if normalize(r[0]) not in banned]
         held, rest = rows[:N_HELDOUT_PER_SOURCE], rows[N_HELDOUT_PER_SOURCE:N_HELDOUT_PER_SOURCE + N_TASK[name]]
         for i, r in enumerate(held):
             ref = r[2] if name == "gsm8k" else r[1]
@@ -197,8 +202,8 @@ def build() -> Reserved:
     n = len(task)
     task = [p for p in task if normalize(p.prompt) not in reserved]
     drop("task prompt overlapping a reserved prompt", n - len(task))
-    rows = dict(ext) | {"benign-heldout": tuple((s.prompt, s.category) for s in heldout)}
-    return Reserved(tuple(heldout), tuple(task), attack, recovery, tuple(adv), tuple(hqa), rows, removed)
+    all_rows = dict(ext) | {"benign-heldout": tuple((s.prompt, s.category) for s in heldout)}
+    return Reserved(tuple(heldout), tuple(task), attack, recovery, tuple(adv), tuple(hqa), all_rows, removed)
 
 
 # ------------------------------------------------------------------------------------------ public API

@@ -16,11 +16,12 @@ from typing import Callable, Literal, Mapping
 
 from ..config import SuiteFile
 from ..errors import HarnessError
+from ..metric_table import KIND_METRICS
 from ..types import Sample
 from . import emergent, hexphi, hub, reserved, vendored
 from .common import normalize
 from .subset import stratified_subset
-from .tasks import JUDGED, KIND_METRICS, LmEvalFormat, Task, expand_repeats
+from .tasks import JUDGED, LmEvalFormat, Task, expand_repeats
 from .userfiles import load_user_suite
 
 SuiteKind = Literal["harmful", "benign", "utility", "emergent"]

@@ -32,15 +32,6 @@ from ..config import GenerationConfig, SuiteFile
 from ..errors import HarnessError
 from ..types import ChoiceRequest, GenerationRequest, Request, Sample, SamplingParams
 
-# suite kind → the metric its test measures (a utility suite's metric is its task's)
-KIND_METRICS: dict[str, str] = {"harmful": "harmful_rate", "benign": "over_refusal_rate", "emergent": "misaligned_rate"}
-
-# metric → the suite kind whose test measures it
-METRIC_KINDS: dict[str, str] = {
-    "harmful_rate": "harmful", "refusal_rate": "benign", "over_refusal_rate": "benign",
-    "accuracy": "utility", "exact_match": "utility", "pass_at_1": "utility", "misaligned_rate": "emergent",
-}
-
 
 @dataclass(frozen=True)
 class LmEvalFormat:

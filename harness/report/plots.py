@@ -59,9 +59,9 @@ def stage_plot(title: str, metric: str, points: Sequence[Point], thresholds: Seq
         if 0 <= t <= 1:
             out.append(f'<line x1="{left}" x2="{left + pw}" y1="{y(t):.1f}" y2="{y(t):.1f}" stroke="#c62828" '
                        f'stroke-dasharray="4 3"><title>gate {escape(_pct(t))}</title></line>')
-    known = [(xi, p) for xi, p in zip(x, points) if p.value is not None]
+    known = [(xi, p.value) for xi, p in zip(x, points) if p.value is not None]
     if len(known) > 1:
-        path = " ".join(f"{'M' if i == 0 else 'L'}{xi:.1f},{y(p.value):.1f}" for i, (xi, p) in enumerate(known))
+        path = " ".join(f"{'M' if i == 0 else 'L'}{xi:.1f},{y(v):.1f}" for i, (xi, v) in enumerate(known))
         out.append(f'<path d="{path}" fill="none" stroke="{good}" stroke-width="1.5" opacity="0.5"/>')
     for xi, p in zip(x, points):
         kind, _, name = p.stage.partition("/")  # "attacked/lora-advbench-100": kind above, name below

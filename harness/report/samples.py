@@ -57,10 +57,10 @@ def _rows(files: Iterable[Path]) -> Iterable[dict[str, Any]]:
                     yield json.loads(line)
 
 
-def encode(rows: Iterable[dict[str, Any]], limit: int = MAX_SAMPLES) -> dict[str, Any]:
+def encode(samples: Iterable[dict[str, Any]], limit: int = MAX_SAMPLES) -> dict[str, Any]:
     """{"fields", "strings", "rows", "total", "shown"}: each row holds, per field, an index into `strings`
     (`correct` is 1, 0 or -1 for not scored)."""
-    rows = list(rows)
+    rows = list(samples)
     total = len(rows)
     if total > limit:
         order = sorted(range(total), key=lambda i: (_PRIORITY.get(rows[i]["verdict"]["label"], 2), i))

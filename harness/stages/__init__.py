@@ -13,10 +13,10 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from harness.artifacts import ensure_built, sha256_file
+from harness.artifacts import cache_root, ensure_built, sha256_file
 from harness.config import AttackSpec, RecoverySpec
 from harness.errors import HarnessError
-from harness.models import ModelRef, cache_root
+from harness.models import ModelRef
 
 from .attack import PREFERENCE, StageUnavailable
 from .checkpoints import STAGE_FILE, write_stage_file
@@ -50,7 +50,8 @@ def attacked_checkpoint(name: str, spec: AttackSpec, base: ModelRef, progress: b
     """The checkpoint of stage `attacked/<name>`: trained on first use, then reused."""
     from . import attack, data
 
-    if base.path is None:
+    base_path = base.path
+    if base_path is None:
         raise StageUnavailable(f"attacked/{name}: the base model is served over HTTP; an attack needs its weights")
     if spec.method == "qlora":
         attack._quantization()  # fail fast (a skip) before building data
@@ -64,10 +65,10 @@ def attacked_checkpoint(name: str, spec: AttackSpec, base: ModelRef, progress: b
     screening = None
     if spec.ches_filter:
         from .ches import filter_rows
-        rows, screening = filter_rows(base.path, rows, spec.ches_filter, progress=progress)
+        rows, screening = filter_rows(base_path, rows, spec.ches_filter, progress=progress)
 
     def build(out: Path) -> None:
-        cost = attack.train(base.path, spec, rows, out, progress)
+        cost = attack.train(base_path, spec, rows, out, progress)
         write_stage_file(out, {"stage": f"attacked/{name}", "from": base.name, "method": spec.method,
                                "spec": spec.as_dict(), "moderation_dropped": dropped, "ches": screening, **cost})
 
@@ -83,9 +84,11 @@ def recovered_checkpoint(name: str, spec: RecoverySpec, aligned: ModelRef, sourc
     for ref in (aligned, source, unaligned):
         if ref is not None and ref.path is None:
             raise StageUnavailable(f"recovered/{name}: {ref.name} is served over HTTP; recovery needs its weights")
+    aligned_path, source_path = aligned.path, source.path
+    assert aligned_path is not None and source_path is not None  # checked above
 
     def build(out: Path) -> None:
-        cost = recover.recover(spec, aligned.path, source.path, unaligned.path if unaligned else None, out, progress)
+        cost = recover.recover(spec, aligned_path, source_path, unaligned.path if unaligned else None, out, progress)
         write_stage_file(out, {"stage": f"recovered/{name}", "from": spec.source, "aligned": aligned.name,
                                 "method": spec.method, "spec": spec.as_dict(), **cost})
 
@@ -96,5 +99,6 @@ def recovered_checkpoint(name: str, spec: RecoverySpec, aligned: ModelRef, sourc
 
 def stage_record(path: Path) -> dict[str, Any]:
     """The cost record written when the checkpoint was trained (results.json `stages`)."""
-    return json.loads((path / STAGE_FILE).read_text())
+    record: dict[str, Any] = json.loads((path / STAGE_FILE).read_text())
+    return record
 

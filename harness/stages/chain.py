@@ -26,7 +26,7 @@ class StageChain:
         self._release = release  # frees a model's engine: training wants the memory an idle engine holds
         self.clock = clock
         self.models: dict[str, ModelRef] = {}          # stage → model
-        self.sources: dict[str, str] = {"original": config.model}  # stage → model spec, for original and base
+        self.sources: dict[str, str] = {"original": config.model or ""}  # stage → model spec, for original and base
         self.records: dict[str, dict[str, Any]] = {}  # stage → how it was made (results.json `stages`)
         self._errors: dict[str, HarnessError] = {}
 
@@ -75,8 +75,8 @@ class StageChain:
                 aligned = self.model("original")
             unaligned = None if not spec.unaligned else (  # RESTA's: an attack stage or a model path
                 self.model(spec.unaligned) if StageRef.of(spec.unaligned) else self._resolve(spec.unaligned))
-            for ref in (source, aligned):
-                self._release(ref)
+            for model in (source, aligned):
+                self._release(model)
             path = recovered_checkpoint(name, spec, aligned, source, unaligned)
         except HarnessError as e:
             self._errors[stage] = e

@@ -29,7 +29,8 @@ from .checkpoints import changed_params, cost_since, load_tokenizer, load_weight
 from .data import harmful_prompts, refused_prompts
 
 
-def resta(aligned: Path, finetuned: Path, unaligned: Path, out: Path, gamma: float, dare: float, seed: int) -> dict:
+def resta(aligned: Path, finetuned: Path, unaligned: Path, out: Path, gamma: float, dare: float,
+          seed: int) -> dict[str, Any]:
     import torch
 
     a, f, u = load_weights(aligned), load_weights(finetuned), load_weights(unaligned)
@@ -48,7 +49,8 @@ def resta(aligned: Path, finetuned: Path, unaligned: Path, out: Path, gamma: flo
     return {"gamma": gamma, "dare": dare}
 
 
-def dpo_realign(finetuned: Path, out: Path, spec: DpoRealign, seed: int, prompts: Sequence[str], progress: bool) -> dict:
+def dpo_realign(finetuned: Path, out: Path, spec: DpoRealign, seed: int, prompts: Sequence[str],
+                progress: bool) -> dict[str, Any]:
     from transformers import AutoModelForCausalLM
 
     from . import attack
@@ -71,7 +73,7 @@ def dpo_realign(finetuned: Path, out: Path, spec: DpoRealign, seed: int, prompts
 
 
 def steering(aligned: Path, finetuned: Path, out: Path, prompts: Sequence[str], layer: int | None, coef: float,
-             orthogonal: bool, batch_size: int) -> dict:
+             orthogonal: bool, batch_size: int) -> dict[str, Any]:
     """Inference-time steering baked into a checkpoint: v = d_aligned − d_finetuned (harmful directions at
     layer L), or its component orthogonal to d_aligned; α·v is added to the residual stream after
     layer L at every position, as a bias on that layer's MLP down projection (Llama's `mlp_bias`). The
