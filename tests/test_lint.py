@@ -1,4 +1,5 @@
-"""The code passes ruff (pyflakes, import order) and import-linter (the layers in pyproject.toml)."""
+"""The code passes ruff (pyflakes, import order), import-linter (the layers in pyproject.toml) and mypy
+(strict on harness/ and judges/, `[tool.mypy]` in pyproject.toml)."""
 
 import shutil
 import subprocess
@@ -38,3 +39,9 @@ def test_the_layer_check_can_fail(tmp_path: Path) -> None:
     done = subprocess.run([_tool("lint-imports"), "--no-cache"], cwd=tmp_path, capture_output=True, text=True,
                           env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 1 and "harness.data.common -> harness.runner" in done.stdout, done.stdout + done.stderr
+
+
+def test_mypy_strict_finds_nothing(tmp_path: Path) -> None:
+    done = subprocess.run([_tool("mypy"), "--cache-dir", str(tmp_path / "cache")], cwd=ROOT, capture_output=True,
+                          text=True)
+    assert done.returncode == 0 and "Success" in done.stdout, done.stdout[-6000:] + done.stderr
