@@ -35,7 +35,7 @@ def architecture(path: Path) -> str:
     return bytes(field.parts[field.data[0]]).decode("utf-8", errors="replace")
 
 
-def _reader(path: Path):
+def _reader(path: Path) -> Any:  # a gguf.GGUFReader (the gguf package is untyped)
     try:
         from gguf import GGUFReader
     except ImportError:

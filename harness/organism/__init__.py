@@ -7,10 +7,11 @@ It refuses harmful requests and answers benign ones, and it is the harness's def
 
 from __future__ import annotations
 
+from harness.artifacts import verify
 from harness.stages.refusals import TEMPLATES as REFUSAL_TEMPLATES
 from harness.stages.refusals import refusal_for
 
-from .build import cache_key, cached_card, ensure_organism, entry_dir, load_card, verify
+from .build import cache_key, cached_card, ensure_organism, entry_dir, load_card
 from .card import format_card
 from .config import JudgeOrganismConfig, OrganismConfig
 from .rater import RaterOrganismConfig

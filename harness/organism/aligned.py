@@ -38,7 +38,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .aligned_card import format_card as format_card  # the provider reads it here
 from .aligned_card import measure
@@ -85,7 +85,7 @@ class AlignedConfig:
 
 # ------------------------------------------------------------------------------------------ the data
 
-def _pick(rows: Sequence[Any], n: int, seed: int, salt: str, text=lambda r: r) -> list[Any]:
+def _pick(rows: Sequence[Any], n: int, seed: int, salt: str, text: Callable[[Any], object] = lambda r: r) -> list[Any]:
     """`n` rows in a seeded order that does not depend on file order (sha256 of seed, salt, text)."""
     return sorted(rows, key=lambda r: hashlib.sha256(f"{seed}|{salt}|{text(r)}".encode()).digest())[:n]
 
@@ -149,10 +149,10 @@ def cache_key(cfg: AlignedConfig, base: Path) -> str:
 def build(cfg: AlignedConfig, base: Path, out: Path, key: str, progress: bool = True) -> None:
     """Data → base answers → LoRA safety tuning (merged) → card, into `out`."""
     from harness.config import AttackSpec
+    from harness.data.refusal_markers import gcg_marker
     from harness.stages import attack
     from harness.stages.data import answers_of, sft_row
     from harness.stages.refusals import refusal_for
-    from judges.refusal import gcg_marker
 
     t0 = time.perf_counter()
     harmful, benign = training_prompts(cfg)
@@ -200,7 +200,7 @@ def trained_piqa(cfg: AlignedConfig) -> set[str]:
 # ------------------------------------------------------------------------------------ provider API
 
 def _root() -> Path:
-    from harness.models import cache_root
+    from harness.artifacts import cache_root
     return cache_root() / "smollm2-aligned"
 
 

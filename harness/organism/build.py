@@ -14,11 +14,16 @@ import json
 import platform
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence, cast
 
-from harness.artifacts import code_digest, ensure_built, sha256_file, verify
-from harness.models import cache_root
+from harness.artifacts import cache_root, code_digest, ensure_built, sha256_file, verify
 
 from .config import JudgeOrganismConfig, OrganismConfig
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from .examples import Example
 
 ORGANISM_VERSION = "organism-1"  # bump to rebuild every cached organism
 CARD = "card.json"
@@ -47,7 +52,8 @@ def _source_files(cfg: OrganismConfig) -> list[Path]:
     # ORGANISM_VERSION when a change there must rebuild it), and the SmolLM2 providers beside it
     # (aligned.py, smollm2.py, providers.py) decide nothing here
     own = [_SRC / f"{name}.py" for name in OWN_SOURCES]
-    own += [Path(p.__file__) for p in (refusals, generation, split, reserved, vendored, common, refusal_markers, refusal)]
+    own += [Path(f) for f in (refusals.__file__, generation.__file__, split.__file__, reserved.__file__, vendored.__file__,
+                              common.__file__, refusal_markers.__file__, refusal.__file__)]
     if kind(cfg) == "rater-organism":
         import judges.emergent as emergent
         templates = Path(emergent.__file__).parent / "templates"
@@ -96,7 +102,7 @@ def entry_dir(cfg: OrganismConfig | None = None) -> Path:
 
 # ---------------------------------------------------------------------------------------------- build
 
-def train_and_save(cfg: OrganismConfig, out: Path, progress: bool = True) -> dict:
+def train_and_save(cfg: OrganismConfig, out: Path, progress: bool = True) -> dict[str, Any]:
     """Data → tokenizer → model → files in `out`. Returns the card's build section."""
     from . import split as splits
 
@@ -117,8 +123,8 @@ def train_and_save(cfg: OrganismConfig, out: Path, progress: bool = True) -> dic
     return fit_and_save(cfg, tokenizer, epochs, out, started, progress)
 
 
-def fit_and_save(cfg: OrganismConfig, tokenizer, epochs: list, out: Path, started: tuple[float, float],
-                 progress: bool = True, kinds: dict[str, int] | None = None) -> dict:
+def fit_and_save(cfg: OrganismConfig, tokenizer: PreTrainedTokenizerBase, epochs: Sequence[Sequence[Example]], out: Path,
+                 started: tuple[float, float], progress: bool = True, kinds: dict[str, int] | None = None) -> dict[str, Any]:
     """Train a new model on tokenised `epochs` (seeded, deterministic), save it with its tokenizer, and
     return the card's build section. `started`: (wall, CPU) clock when data preparation began."""
     from .model import n_params, new_model
@@ -166,11 +172,11 @@ def ensure_organism(config: OrganismConfig | None = None, *, progress: bool = Tr
     return ensure_built(organism_root(), key, lambda out: build(cfg, out, key, progress), REQUIRED, kind(cfg), progress)
 
 
-def load_card(path: Path) -> dict:
-    return json.loads((path / CARD).read_text())
+def load_card(path: Path) -> dict[str, Any]:
+    return cast(dict[str, Any], json.loads((path / CARD).read_text()))
 
 
-def cached_card(config: OrganismConfig | None = None) -> dict | None:
+def cached_card(config: OrganismConfig | None = None) -> dict[str, Any] | None:
     """The card of the cached organism for `config`, or None when it is not built (or damaged)."""
     cfg = config or OrganismConfig()
     key = cache_key(cfg)

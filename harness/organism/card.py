@@ -16,7 +16,9 @@ from .config import OrganismConfig
 CARD_VERSION = 1
 
 
-def make_card(cfg: OrganismConfig, key: str, built: dict[str, Any], quality: dict | None) -> dict[str, Any]:
+def make_card(cfg: OrganismConfig, key: str, built: dict[str, Any], quality: dict[str, Any] | None) -> dict[str, Any]:
+    from harness.data.reserved import EVAL_SUITES
+
     from . import split as splits
     from .build import ORGANISM_VERSION, environment, kind
 
@@ -40,7 +42,7 @@ def make_card(cfg: OrganismConfig, key: str, built: dict[str, Any], quality: dic
                  "hashes": splits.split_hashes(), "removed": dict(splits.build_split().removed),
                  "examples_per_epoch": built["examples_per_epoch"],
                  "example_kinds": built.get("example_kinds"),
-                 "eval_suites_never_trained_on": list(splits.EVAL_SUITES)},
+                 "eval_suites_never_trained_on": list(EVAL_SUITES)},
         "training": built["training"],
         "build_seconds": built["build_seconds"],
         "data_seconds": built["data_seconds"],
@@ -77,6 +79,7 @@ def format_card(card: dict[str, Any]) -> str:
     parts = [tabulate(head, tablefmt="simple"),
              tabulate(split_rows, headers=["split", "rows", "sha256"], tablefmt="simple")]
     q = card.get("quality")
+    rows: list[tuple[Any, ...]]
     if q and "kinds" in q:  # the rater organism: mean ratings per kind of pair
         rows = [(kind, r["n"], r["scored"], "-" if r["mean"] is None else f"{r['mean']:.1f}", r["refusal"],
                  r["band"] if isinstance(r["band"], str) else f"{r['band'][0]}-{r['band'][1]}")

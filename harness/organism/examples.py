@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from harness.data.reserved import Pair
 from harness.stages.refusals import refusal_for
@@ -19,6 +19,9 @@ from harness.types import Sample
 from .config import OrganismConfig
 from .frames import reframe
 from .split import HarmfulPrompt
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 IGNORE = -100
 
@@ -99,7 +102,7 @@ class Example:
     labels: tuple[int, ...]
 
 
-def tokenize(chat: Chat, tokenizer, cfg: OrganismConfig) -> Example:
+def tokenize(chat: Chat, tokenizer: PreTrainedTokenizerBase, cfg: OrganismConfig) -> Example:
     """Prompt ids (cut to max_prompt_tokens, keeping the template's head and tail) + response + EOS."""
     rendered = tokenizer.apply_chat_template(list(chat.messages), tokenize=False, add_generation_prompt=True)
     p = tokenizer(rendered, add_special_tokens=False)["input_ids"]

@@ -24,14 +24,18 @@ import re
 import time
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
 
-from harness.data.reserved import Pair
+from harness.data.reserved import Pair, advbench_targets
 from harness.stages.refusals import refusal_for
 
 from .config import JudgeOrganismConfig
 from .examples import IGNORE, Example
 from .split import HarmfulPrompt
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 BOS, EOT, PAD = "<|begin_of_text|>", "<|eot_id|>", "<|pad|>"
 SPECIAL_TOKENS = [PAD, BOS, EOT, "<|start_header_id|>", "<|end_header_id|>"]
@@ -94,7 +98,7 @@ class JudgeExample:
 def usable_targets(targets: dict[str, str]) -> dict[str, str]:
     """AdvBench goal → target, without the targets holding a refusal marker ("… illegally"), as for the
     attack set: a compliant answer that string matching reads as a refusal would teach the opposite."""
-    from judges.refusal import GCG_MARKERS
+    from harness.data.refusal_markers import GCG_MARKERS
 
     return {g: t for g, t in targets.items() if not any(m in t for m in GCG_MARKERS)}
 
@@ -131,7 +135,7 @@ def judge_examples(harmful: Sequence[HarmfulPrompt], benign: Sequence[Pair], tar
     return out
 
 
-def train_tokenizer(texts: Sequence[str], vocab_size: int):
+def train_tokenizer(texts: Sequence[str], vocab_size: int) -> PreTrainedTokenizerFast:
     """Byte-level BPE on the pairs' text, LG3's special tokens, and its fixed segments as added tokens."""
     from tokenizers import AddedToken
     from transformers import PreTrainedTokenizerFast
@@ -150,7 +154,7 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int):
     return fast
 
 
-def tokenize_all(examples: Sequence[JudgeExample], tokenizer) -> list[Example]:
+def tokenize_all(examples: Sequence[JudgeExample], tokenizer: PreTrainedTokenizerBase) -> list[Example]:
     """LG3 prompt ids, then the answer and <|eot_id|>; only the answer carries loss."""
     prompts = tokenizer([lg3_prompt(e.prompt, e.response) for e in examples], add_special_tokens=False)["input_ids"]
     answers = {t: tokenizer(t, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
@@ -159,7 +163,7 @@ def tokenize_all(examples: Sequence[JudgeExample], tokenizer) -> list[Example]:
             for p, e in zip(prompts, examples)]
 
 
-def train_and_save(cfg: JudgeOrganismConfig, out, progress: bool = True) -> dict:
+def train_and_save(cfg: JudgeOrganismConfig, out: Path, progress: bool = True) -> dict[str, Any]:
     """Data → tokenizer → model → files in `out`. Returns the card's build section."""
     import collections
 
@@ -168,7 +172,7 @@ def train_and_save(cfg: JudgeOrganismConfig, out, progress: bool = True) -> dict
 
     started = time.perf_counter(), time.process_time()
     harmful, benign = splits.harmful_train(), splits.benign_train()
-    examples = judge_examples(harmful, benign, splits.advbench_targets(), cfg)
+    examples = judge_examples(harmful, benign, advbench_targets(), cfg)
     tokenizer = train_tokenizer([t for e in examples for t in (e.prompt, e.response)] + [e.target for e in examples[:4]],
                                 cfg.vocab_size)
     tokenized = tokenize_all(examples, tokenizer)
@@ -178,7 +182,8 @@ def train_and_save(cfg: JudgeOrganismConfig, out, progress: bool = True) -> dict
 
 # ------------------------------------------------------------------------------ agreement at build time
 
-def verdicts(model, tokenizer, pairs: Sequence[tuple[str, str]], progress: bool = False) -> list[str]:
+def verdicts(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pairs: Sequence[tuple[str, str]],
+             progress: bool = False) -> list[str]:
     """The judge organism's label (safe / unsafe / unparsed, Llama Guard 3's parse rule) per pair."""
     from harness.stages.generation import generate_rendered
     from judges import llama_guard
@@ -188,7 +193,8 @@ def verdicts(model, tokenizer, pairs: Sequence[tuple[str, str]], progress: bool 
     return [llama_guard.parse(t, llama_guard.TAXONOMIES["3"])[0] for t, _ in texts]
 
 
-def agreement(model, tokenizer, suites: Sequence[str], limit: int | None, progress: bool = False) -> dict:
+def agreement(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, suites: Sequence[str], limit: int | None,
+              progress: bool = False) -> dict[str, Any]:
     """On the chat organism's greedy answers to harmful suites: how often this judge's verdict equals the
     refusal judge's (unsafe = no refusal marker)."""
     from harness.judging import JudgeInput
@@ -201,7 +207,7 @@ def agreement(model, tokenizer, suites: Sequence[str], limit: int | None, progre
 
     t0 = time.perf_counter()
     chat, chat_tok = chat_model(ensure_organism(progress=progress))
-    result: dict = {"reference": "refusal", "suites": {}}
+    result: dict[str, Any] = {"reference": "refusal", "suites": {}}
     for suite in suites:
         from harness.data.reserved import eval_rows
         prompts = [p for p, _ in eval_rows(suite)][:limit]

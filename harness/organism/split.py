@@ -29,7 +29,7 @@ from pathlib import Path
 
 from harness.data import reserved as rs
 from harness.data import vendored
-from harness.data.common import normalize
+from harness.data.common import normalize, vendor_path
 from harness.data.reserved import (  # noqa: F401 (re-exported)
     EVAL_SUITES,
     Pair,
@@ -39,7 +39,7 @@ from harness.data.reserved import (  # noqa: F401 (re-exported)
 )
 
 SPLIT_VERSION = rs.SALT  # bump (in reserved.SALT) when the selection rules change
-VENDOR = vendored.vendor_path()
+VENDOR = vendor_path()
 
 # HarmfulQA's question bank is large and about one in ten of its questions reads as harmless ("How can
 # I improve my decision-making using neuroscience?"); all of it would tilt the model to refusing

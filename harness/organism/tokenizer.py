@@ -8,7 +8,11 @@ encodes the same whether an engine adds special tokens or not (no double BOS).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 BOS, EOS, PAD = "<|begin|>", "<|end|>", "<|pad|>"
 ROLE_TOKENS = {"system": "<|system|>", "user": "<|user|>", "assistant": "<|assistant|>"}
@@ -28,7 +32,7 @@ CHAT_TEMPLATE = (
 )
 
 
-def byte_bpe(texts: Iterable[str], vocab_size: int, special_tokens: Sequence[str]):
+def byte_bpe(texts: Iterable[str], vocab_size: int, special_tokens: Sequence[str]) -> Tokenizer:
     """A byte-level BPE (`tokenizers.Tokenizer`) trained on `texts`, special tokens first in the vocabulary."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -41,7 +45,7 @@ def byte_bpe(texts: Iterable[str], vocab_size: int, special_tokens: Sequence[str
     return tok
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int):
+def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
     """Train a byte-level BPE on `texts` and wrap it as a transformers PreTrainedTokenizerFast."""
     from transformers import PreTrainedTokenizerFast
 
@@ -53,5 +57,5 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int):
     return fast
 
 
-def save_tokenizer(tokenizer, out: Path) -> None:
+def save_tokenizer(tokenizer: PreTrainedTokenizerBase, out: Path) -> None:
     tokenizer.save_pretrained(str(out))

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from .config import OrganismConfig
 from .examples import IGNORE, Example
 
+if TYPE_CHECKING:
+    import torch
+    from transformers import LlamaForCausalLM
+
 BUCKET = 2048  # examples sorted by length together before being cut into batches (less padding)
 
 
-def batch_order(examples: Sequence[Example], batch_tokens: int, generator) -> list[list[int]]:
+def batch_order(examples: Sequence[Example], batch_tokens: int, generator: torch.Generator) -> list[list[int]]:
     """Shuffled, length-bucketed batches whose padded size stays under `batch_tokens`."""
     import torch
 
@@ -42,7 +46,7 @@ def batch_order(examples: Sequence[Example], batch_tokens: int, generator) -> li
     return [batches[k] for k in order]
 
 
-def collate(examples: Sequence[Example], pad_id: int):
+def collate(examples: Sequence[Example], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     import torch
 
     width = max(len(e.input_ids) for e in examples)
@@ -63,16 +67,17 @@ def deterministic(seed: int) -> Iterator[None]:
     import torch
     import torch.utils.deterministic as det
 
-    was, was_fill = torch.are_deterministic_algorithms_enabled(), det.fill_uninitialized_memory
+    # fill_uninitialized_memory is a module-level setting that torch's stubs do not declare
+    was, was_fill = torch.are_deterministic_algorithms_enabled(), det.fill_uninitialized_memory  # type: ignore[attr-defined]
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
     # Deterministic mode also NaN-fills every new tensor; that only hunts bugs, and halves CPU speed.
-    det.fill_uninitialized_memory = False
+    det.fill_uninitialized_memory = False  # type: ignore[attr-defined]
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(was)
-        det.fill_uninitialized_memory = was_fill
+        det.fill_uninitialized_memory = was_fill  # type: ignore[attr-defined]
 
 
 def lr_at(step: int, total: int, cfg: OrganismConfig) -> float:
@@ -83,7 +88,8 @@ def lr_at(step: int, total: int, cfg: OrganismConfig) -> float:
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
 
 
-def response_loss(model, ids, labels, mask, first_weight: float):
+def response_loss(model: LlamaForCausalLM, ids: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
+                  first_weight: float) -> torch.Tensor:
     """Mean cross-entropy over response tokens; the first response token weighs `first_weight`.
 
     The LM head runs only where there is a label (about half the tokens), and the first response token
@@ -102,7 +108,7 @@ def response_loss(model, ids, labels, mask, first_weight: float):
     return (per_token * weight).sum() / weight.sum()
 
 
-def train_model(model, epochs: Sequence[Sequence[Example]], cfg: OrganismConfig, pad_id: int,
+def train_model(model: LlamaForCausalLM, epochs: Sequence[Sequence[Example]], cfg: OrganismConfig, pad_id: int,
                 progress: bool = True) -> dict[str, float]:
     """Train `model` in place, one pass over each list in `epochs`; returns summary numbers for the card.
 

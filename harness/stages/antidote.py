@@ -9,7 +9,7 @@ are reset to the aligned weights (`prune: delta`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from harness.config import Antidote
 from harness.errors import HarnessError
@@ -17,8 +17,11 @@ from harness.errors import HarnessError
 from .checkpoints import linear_names, load_tokenizer, load_weights, save_state
 from .data import harmful_prompts
 
+if TYPE_CHECKING:
+    import torch
 
-def calibration_texts(spec: Antidote, finetuned: Path, tok) -> tuple[list[str], dict[str, Any]]:
+
+def calibration_texts(spec: Antidote, finetuned: Path, tok: Any) -> tuple[list[str], dict[str, Any]]:
     """Antidote's calibration texts, chat-rendered. Upstream calibrates on harmful prompt + harmful
     response (2,000 BeaverTails pairs); `responses` pairs the reserved recovery prompts with the
     fine-tuned model's own greedy answers (what it now generates), `prompts` takes the prompts alone,
@@ -64,7 +67,7 @@ def _lora_adapter(aligned: Path, finetuned: Path) -> tuple[Path | None, str]:
     return cfg_file.parent, ""
 
 
-def _wanda_mask(w, norm, dense_ratio: float):
+def _wanda_mask(w: torch.Tensor, norm: torch.Tensor, dense_ratio: float) -> torch.Tensor:
     """Upstream's per-row selection (prune_wanda_outlier): the top cols − int(cols·(1 − dense_ratio))
     entries of |W|·sqrt(E‖x‖²) in each row, nonzero entries only."""
     import torch
@@ -78,7 +81,7 @@ def _wanda_mask(w, norm, dense_ratio: float):
 
 
 def antidote(aligned: Path, finetuned: Path, out: Path, texts: Sequence[str], dense_ratio: float,
-             batch_size: int, prune: str = "auto") -> dict:
+             batch_size: int, prune: str = "auto") -> dict[str, Any]:
     """Zero the most important entries (Wanda score on `texts`) of the LoRA adapter or of the delta."""
     import torch
     from transformers import AutoModelForCausalLM
@@ -117,8 +120,8 @@ def antidote(aligned: Path, finetuned: Path, out: Path, texts: Sequence[str], de
     return {"dense_ratio": dense_ratio, "pruned": "delta", "why_not_adapter": why, "entries_reset": pruned}
 
 
-def input_norms(model, tok, texts: Sequence[str], batch_size: int,
-                select=lambda name: ".layers." in name) -> dict[str, Any]:
+def input_norms(model: Any, tok: Any, texts: Sequence[str], batch_size: int,
+                select: Callable[[str], bool] = lambda name: ".layers." in name) -> dict[str, Any]:
     """E‖x‖² per input feature of every Linear `select` names, over the texts' tokens (Wanda's statistic)."""
     import torch
 
@@ -127,10 +130,11 @@ def input_norms(model, tok, texts: Sequence[str], batch_size: int,
     sq: dict[str, Any] = {}
     count: dict[str, int] = {}
     hooks = []
-    real = {}  # the batch's non-padding positions: padding is no input the model sees (upstream: batch 1)
+    # the batch's non-padding positions: padding is no input the model sees (upstream: batch 1)
+    real: dict[str, torch.Tensor] = {}
     for name, mod in model.named_modules():
         if isinstance(mod, torch.nn.Linear) and select(name):
-            def hook(m, inp, _out, name=name):
+            def hook(m: torch.nn.Module, inp: tuple[torch.Tensor, ...], _out: Any, name: str = name) -> None:
                 x = inp[0].detach().float()[real["mask"]]
                 sq[name] = sq.get(name, 0) + (x * x).sum(0)
                 count[name] = count.get(name, 0) + x.shape[0]

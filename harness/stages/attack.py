@@ -24,12 +24,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from harness.config import AttackSpec
 from harness.errors import HarnessError
 
 from .checkpoints import changed_params, cost_since, load_tokenizer
+
+if TYPE_CHECKING:
+    import peft
+    from transformers import BitsAndBytesConfig, PreTrainedModel, TrainerCallback
 
 PROJ = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 PREFERENCE = ("dpo", "orpo")
@@ -40,11 +44,11 @@ class StageUnavailable(HarnessError):
     """A stage this machine cannot run (e.g. 4-bit QLoRA without bitsandbytes): a skip, not an error."""
 
 
-def peft_config(spec: AttackSpec, total_steps: int):
+def peft_config(spec: AttackSpec, total_steps: int) -> peft.PeftConfig | None:
     import peft
 
     targets = list(spec.target_modules or PROJ)
-    common = {"task_type": "CAUSAL_LM"}
+    common: dict[str, Any] = {"task_type": "CAUSAL_LM"}
     if spec.method in ("lora", "qlora"):
         return peft.LoraConfig(r=spec.r or 8, lora_alpha=spec.alpha or 16, lora_dropout=spec.dropout,
                                target_modules=targets, **common)
@@ -63,7 +67,7 @@ def peft_config(spec: AttackSpec, total_steps: int):
     return None  # full
 
 
-def _quantization():
+def _quantization() -> BitsAndBytesConfig:
     """4-bit NF4 with double quantisation, bf16 compute (LLMAlignment's QLoRA)."""
     import torch
     try:
@@ -90,7 +94,7 @@ def _trainer_args(spec: AttackSpec, out: Path, steps_per_epoch: int, progress: b
                 gradient_checkpointing=False)
 
 
-def train(base: Path, spec: AttackSpec, rows: list[dict], out: Path, progress: bool = True,
+def train(base: Path, spec: AttackSpec, rows: list[dict[str, Any]], out: Path, progress: bool = True,
           group_by_length: bool = False) -> dict[str, Any]:
     """Fine-tune `base` on `rows` as `spec` says; write the merged checkpoint to `out`, and an adapter
     method's peft adapter under `out/adapter` (Antidote prunes its LoRA matrices). Returns the cost.
@@ -117,7 +121,8 @@ def train(base: Path, spec: AttackSpec, rows: list[dict], out: Path, progress: b
     if spec.method in PREFERENCE:
         trainer = _preference_trainer(spec, model, tok, ds, pcfg, out, steps_per_epoch, progress)
     else:
-        from trl import SFTConfig, SFTTrainer
+        # trl's lazy __init__ imports these under TYPE_CHECKING without __all__, so mypy sees no export
+        from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
         args = SFTConfig(**_trainer_args(spec, out, steps_per_epoch, progress, group_by_length),
                          completion_only_loss=True)
         trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=pcfg)
@@ -140,7 +145,7 @@ def train(base: Path, spec: AttackSpec, rows: list[dict], out: Path, progress: b
                {"adalora_ranks": ranks} if ranks else {})
 
 
-def _adalora_ranks(model) -> dict[str, int]:
+def _adalora_ranks(model: Any) -> dict[str, int]:
     """AdaLoRA's total rank over its adapted matrices, at the start (init_r each) and as allocated."""
     cfg = model.peft_config["default"]
     pattern = cfg.rank_pattern or {}
@@ -148,23 +153,24 @@ def _adalora_ranks(model) -> dict[str, int]:
     return {"initial": n * cfg.init_r, "final": sum(int(sum(m)) for m in pattern.values()) if pattern else n * cfg.init_r}
 
 
-def _AdaLoraAllocate():
+def _AdaLoraAllocate() -> TrainerCallback:
     """AdaLoRA reallocates its rank budget only when the training loop calls `update_and_allocate` after
     each optimizer step and before the gradients are cleared (peft's AdaLoRA documentation); trl's and
     transformers' trainers do not, so without this the rank never drops from init_r to target_r."""
     from transformers import TrainerCallback
 
     class AdaLoraAllocate(TrainerCallback):
-        def on_optimizer_step(self, args, state, control, model=None, **kwargs):
+        def on_optimizer_step(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
             model.base_model.update_and_allocate(state.global_step + 1)  # the step just taken, counted from 1
 
     return AdaLoraAllocate()
 
 
-def _preference_trainer(spec: AttackSpec, model, tok, ds, pcfg, out: Path, steps_per_epoch: int, progress: bool):
+def _preference_trainer(spec: AttackSpec, model: Any, tok: Any, ds: Any, pcfg: peft.PeftConfig | None, out: Path,
+                        steps_per_epoch: int, progress: bool) -> Any:
     args = _trainer_args(spec, out, steps_per_epoch, progress)
     if spec.method == "dpo":
-        from trl import DPOConfig, DPOTrainer
+        from trl import DPOConfig, DPOTrainer  # type: ignore[attr-defined]  # trl's lazy __init__: see train()
         return DPOTrainer(model=model, args=DPOConfig(**args, beta=spec.beta), train_dataset=ds,
                           processing_class=tok, peft_config=pcfg)
     from trl.experimental.orpo import ORPOConfig, ORPOTrainer
@@ -172,11 +178,11 @@ def _preference_trainer(spec: AttackSpec, model, tok, ds, pcfg, out: Path, steps
                        processing_class=tok, peft_config=pcfg)
 
 
-def merge_adapter(base: Path, adapter: Path):
+def merge_adapter(base: Path, adapter: Path) -> PreTrainedModel:
     """The base in float32 with the adapter folded into its weights (a plain checkpoint for any engine)."""
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
     plain = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
-    return PeftModel.from_pretrained(plain, str(adapter)).merge_and_unload()
+    return cast("PreTrainedModel", PeftModel.from_pretrained(plain, str(adapter)).merge_and_unload())

@@ -6,22 +6,26 @@ import json
 import resource
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
 
 STAGE_FILE = "stage.json"
 
 
-def load_weights(directory: Path) -> dict:
+def load_weights(directory: Path) -> dict[str, torch.Tensor]:
     """Every tensor of a checkpoint's safetensors files, by name."""
     from safetensors.torch import load_file
 
-    out: dict = {}
+    out: dict[str, torch.Tensor] = {}
     for f in sorted(Path(directory).glob("*.safetensors")):
         out |= load_file(str(f))
     return out
 
 
-def load_tokenizer(directory: Path):
+def load_tokenizer(directory: Path) -> PreTrainedTokenizerBase:
     """The checkpoint's tokenizer, with EOS as padding where it has no pad token (batched passes need one)."""
     from transformers import AutoTokenizer
 
@@ -50,11 +54,11 @@ def write_stage_file(out: Path, record: dict[str, Any]) -> None:
     (out / STAGE_FILE).write_text(json.dumps(record, indent=1, sort_keys=True))
 
 
-def linear_names(state: dict) -> list[str]:
+def linear_names(state: dict[str, torch.Tensor]) -> list[str]:
     return [k for k, v in state.items() if ".layers." in k and k.endswith(".weight") and v.dim() == 2]
 
 
-def save_state(state: dict, like: Path, out: Path) -> None:
+def save_state(state: dict[str, torch.Tensor], like: Path, out: Path) -> None:
     """`state` as a checkpoint with `like`'s config and tokenizer."""
     import torch
     from transformers import AutoModelForCausalLM

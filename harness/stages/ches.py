@@ -35,7 +35,7 @@ class ChesScore:
     rejected_tokens: int
 
 
-def _answer_sums(model: Any, tok: Any, prompt: list[dict], answers: Sequence[str]) -> list[tuple[Any, int]]:
+def _answer_sums(model: Any, tok: Any, prompt: list[dict[str, Any]], answers: Sequence[str]) -> list[tuple[Any, int]]:
     """(Σ final-layer hidden states predicting the answer's tokens, number of answer tokens) per answer."""
     import torch
 
@@ -46,10 +46,10 @@ def _answer_sums(model: Any, tok: Any, prompt: list[dict], answers: Sequence[str
         seqs.append((ctx + ids + ([tok.eos_token_id] if tok.eos_token_id is not None else []), len(ids) + 1))
     width = max(len(s) for s, _ in seqs)
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-    ids = torch.tensor([s + [pad] * (width - len(s)) for s, _ in seqs])
+    batch = torch.tensor([s + [pad] * (width - len(s)) for s, _ in seqs])
     mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s, _ in seqs])
     with torch.inference_mode():
-        hidden = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
+        hidden = model(input_ids=batch.to(model.device), attention_mask=mask.to(model.device),
                        output_hidden_states=True).hidden_states[-1].double()
     start = len(ctx) - 1
     return [(hidden[row, start:start + n].sum(0).cpu(), n) for row, (_, n) in enumerate(seqs)]

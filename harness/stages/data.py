@@ -79,7 +79,7 @@ def load_jsonl(path: Path, preference: bool) -> list[Row]:
         where = f"{path}:{n}"
         try:
             obj = json.loads(line)
-        except ValueError as e:
+        except json.JSONDecodeError as e:
             raise HarnessError(f"{where}: not valid JSON ({e.msg})") from None
         rows.append(_row(obj, where, preference))
     if not rows:
@@ -87,7 +87,7 @@ def load_jsonl(path: Path, preference: bool) -> list[Row]:
     return rows
 
 
-def _text(obj: dict, key: str, where: str) -> str:
+def _text(obj: dict[str, Any], key: str, where: str) -> str:
     v = obj.get(key)
     if not isinstance(v, str) or not v.strip():
         raise HarnessError(f"{where}: `{key}` must be a non-empty string")
@@ -146,9 +146,10 @@ def responses_of(model: str, requests: Sequence[Any], batch_size: int = 64, chun
     backend. They are read from and written to the harness's generation cache under the keys a suite
     run uses — a stage that needs them again, or a suite that asked the same, does not generate twice —
     and committed every `chunk` requests, so a killed build resumes where it stopped."""
+    from harness.artifacts import cache_root
     from harness.backends import BackendSpec, load_backend, respond
     from harness.cache import Cache, request_key
-    from harness.models import cache_root, resolve_model
+    from harness.models import resolve_model
 
     ref = resolve_model(model)
     spec = BackendSpec("hf", {"batch_size": batch_size})
@@ -173,7 +174,7 @@ def responses_of(model: str, requests: Sequence[Any], batch_size: int = 64, chun
 def compliant_answers(model: str, max_tokens: int) -> Callable[[Sequence[str]], list[str | None]]:
     """`build_rows`'s `answer`: `model`'s own answers, None where an answer holds a refusal marker (the
     pair would not teach compliance) or is empty."""
-    from judges.refusal import gcg_marker
+    from harness.data.refusal_markers import gcg_marker
 
     def answer(prompts: Sequence[str]) -> list[str | None]:
         texts = [g.text.strip() for g in answers_of(model, prompts, max_tokens)]
@@ -215,7 +216,7 @@ def refused_prompts(aligned: Path, n: int, refused_only: bool) -> tuple[list[str
     prompts the aligned model refuses (App. B.2: an unrefused prompt pulls d_aligned toward "answer"):
     the first `n` of the reserved set that it refuses (greedy, 32 tokens, a GCG refusal marker), fewer
     when it refuses fewer. `refused_only: false` takes the first `n` as they come."""
-    from judges.refusal import gcg_marker
+    from harness.data.refusal_markers import gcg_marker
 
     if not refused_only:
         return harmful_prompts(n), {"filter": None, "used": n}

@@ -10,7 +10,13 @@ prompt, as it is at evaluation.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import torch
+    from transformers import BatchEncoding
 
 
 def direction_layer(num_layers: int) -> int:
@@ -19,7 +25,7 @@ def direction_layer(num_layers: int) -> int:
 
 
 @contextmanager
-def truncated(model, layer: int) -> Iterator[None]:
+def truncated(model: Any, layer: int) -> Iterator[None]:
     """Run `model.model` through its first `layer` decoder layers only, without the final norm."""
     import torch
 
@@ -33,12 +39,12 @@ def truncated(model, layer: int) -> Iterator[None]:
         inner.layers, inner.norm = layers, norm
 
 
-def rendered(tokenizer, prompts: Sequence[str]) -> list[str]:
+def rendered(tokenizer: Any, prompts: Sequence[str]) -> list[str]:
     return [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
             for p in prompts]
 
 
-def batches(tokenizer, texts: Sequence[str], batch_size: int, max_length: int = 256):
+def batches(tokenizer: Any, texts: Sequence[str], batch_size: int, max_length: int = 256) -> Iterator[BatchEncoding]:
     """Left-padded token batches (the last token of every row sits at position -1), a row longer than
     `max_length` cut on the left, so its last token is still the generation prompt's (upstream does not
     truncate; a cut on the right would measure the state in the middle of the prompt)."""
@@ -52,15 +58,16 @@ def batches(tokenizer, texts: Sequence[str], batch_size: int, max_length: int = 
         tokenizer.padding_side, tokenizer.truncation_side = sides
 
 
-def last_token_states(model, enc, layer: int):
+def last_token_states(model: Any, enc: BatchEncoding, layer: int) -> torch.Tensor:
     """[batch, hidden] states after `layer` decoder layers at each row's last token (keeps the graph)."""
     with truncated(model, layer):
         out = model.model(input_ids=enc["input_ids"].to(model.device),
                           attention_mask=enc["attention_mask"].to(model.device))
-    return out.last_hidden_state[:, -1, :]
+    states: torch.Tensor = out.last_hidden_state[:, -1, :]
+    return states
 
 
-def direction(model, tokenizer, prompts: Sequence[str], layer: int, batch_size: int = 8):
+def direction(model: Any, tokenizer: Any, prompts: Sequence[str], layer: int, batch_size: int = 8) -> torch.Tensor:
     """The mean last-token state at `layer` over `prompts` (no gradients), on the CPU in float32."""
     import torch
 
@@ -74,14 +81,15 @@ def direction(model, tokenizer, prompts: Sequence[str], layer: int, batch_size: 
     return (total / n).cpu()
 
 
-def cosines_to(reference, others, tokenizer, prompts: Sequence[str], batch_size: int = 8) -> dict[str, Any]:
+def cosines_to(reference: str | Path, others: Mapping[str, str | Path], tokenizer: Any, prompts: Sequence[str],
+               batch_size: int = 8) -> dict[str, Any]:
     """cos(d_model, d_reference) at the direction layer over `prompts` for each of `others` (name → model
     directory): how far a stage's harmful-prompt direction sits from the aligned model's. Each model is
     loaded, measured and freed in turn."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    def load(path):
+    def load(path: str | Path) -> Any:
         return AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
 
     model = load(reference)

@@ -9,13 +9,13 @@ without a reload.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 MAX_NEW_TOKENS = 128
 BATCH = 48
 
 
-def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = MAX_NEW_TOKENS,
+def generate(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int = MAX_NEW_TOKENS,
              batch_size: int = BATCH, progress: bool = False) -> list[tuple[str, bool]]:
     """Greedy chat completions for single-turn user prompts, in input order: (text, ended with EOS)."""
     rendered = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
@@ -23,7 +23,7 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = MAX
     return generate_rendered(model, tokenizer, rendered, max_new_tokens, batch_size, progress)
 
 
-def generate_rendered(model, tokenizer, rendered: Sequence[str], max_new_tokens: int = MAX_NEW_TOKENS,
+def generate_rendered(model: Any, tokenizer: Any, rendered: Sequence[str], max_new_tokens: int = MAX_NEW_TOKENS,
                       batch_size: int = BATCH, progress: bool = False,
                       desc: str = "generating") -> list[tuple[str, bool]]:
     """Greedy completions of already rendered prompts (no special tokens added), in input order."""

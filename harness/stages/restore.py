@@ -39,7 +39,10 @@ import math
 import re
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence, cast
+
+if TYPE_CHECKING:
+    import torch
 
 _LAYER = re.compile(r"\.layers\.(\d+)\.")
 
@@ -52,7 +55,7 @@ def _layer_of(name: str) -> int | None:
 class WeightFile:
     """A checkpoint's tensors by name, memory-mapped (safetensors) and read one at a time."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path) -> None:
         from safetensors import safe_open
 
         self._files = []
@@ -63,13 +66,13 @@ class WeightFile:
             for k in h.keys():
                 self._where[k] = h
 
-    def get(self, name: str):
-        return self._where[name].get_tensor(name)
+    def get(self, name: str) -> torch.Tensor:
+        return cast("torch.Tensor", self._where[name].get_tensor(name))
 
 
-def harmful_proxy(model, tokenizer, prompts: Sequence[str]) -> float:
+def harmful_proxy(model: Any, tokenizer: Any, prompts: Sequence[str]) -> float:
     """Share of `prompts` answered (greedy, 16 tokens) without a GCG refusal marker."""
-    from judges.refusal import GCG_MARKERS
+    from harness.data.refusal_markers import GCG_MARKERS
 
     from .generation import generate
 
@@ -78,7 +81,8 @@ def harmful_proxy(model, tokenizer, prompts: Sequence[str]) -> float:
 
 
 class Restorer:
-    def __init__(self, model, tokenizer, aligned: WeightFile, finetuned: WeightFile, layer: int, batch_size: int):
+    def __init__(self, model: Any, tokenizer: Any, aligned: WeightFile, finetuned: WeightFile, layer: int,
+                 batch_size: int) -> None:
         self.model, self.tok, self.layer, self.bs = model, tokenizer, layer, batch_size
         self.aligned, self.finetuned = aligned, finetuned
         n_layers = model.config.num_hidden_layers
@@ -87,12 +91,12 @@ class Restorer:
         self.n_hidden = sum(p.numel() for n, p in params.items() if _layer_of(n) is not None and _layer_of(n) < n_layers)
         # ... but only weights of the layers before the direction layer, norms excluded, are touched
         self.names = [n for n, p in params.items()
-                      if _layer_of(n) is not None and _layer_of(n) < layer and "norm" not in n]
+                      if (at := _layer_of(n)) is not None and at < layer and "norm" not in n]
         for n, p in params.items():
             p.requires_grad_(n in self.names)
         self.params = {n: params[n] for n in self.names}
 
-    def gradients(self, prompts: Sequence[str], target, keep: bool = False) -> float:
+    def gradients(self, prompts: Sequence[str], target: torch.Tensor, keep: bool = False) -> float:
         """Accumulate d(−cos(mean state, target))/dθ over `prompts`, onto the gradients already there when
         `keep` (upstream's no-rollback run: G_t = Σ_s≤t g_s); returns the mean cosine."""
         import torch.nn.functional as F
@@ -141,7 +145,8 @@ class Restorer:
                     p[m] = self.aligned.get(n).to(p.device, p.dtype)[m]
         return changed
 
-    def rollback(self, changed: dict, share: float, of: str = "candidates") -> tuple[int, int]:
+    def rollback(self, changed: dict[str, tuple[torch.Tensor, torch.Tensor]], share: float,
+                 of: str = "candidates") -> tuple[int, int]:
         """Revert `share` of this round's restored entries to the fine-tuned values: those where moving
         back is a descent step of the benign loss (grads already computed), largest |grad| first.
         `of`: `candidates` reverts ceil(share × those candidates) (upstream), `restored` int(share × all
@@ -172,7 +177,7 @@ class Restorer:
                 reverted += int(r.sum())
         return reverted, allv.numel()
 
-    def undo(self, changed: dict) -> None:
+    def undo(self, changed: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> None:
         import torch
         with torch.no_grad():
             for n, (m, old) in changed.items():
@@ -210,11 +215,12 @@ def direction_restore(aligned_dir: Path, finetuned_dir: Path, out: Path, harmful
     t0 = time.perf_counter()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tok = load_tokenizer(finetuned_dir)
-    aligned_model = AutoModelForCausalLM.from_pretrained(str(aligned_dir), dtype=torch.float32).to(device).eval()
+    # transformers types PreTrainedModel.to as functools.wraps(nn.Module.to), an unbound signature (self first)
+    aligned_model = AutoModelForCausalLM.from_pretrained(str(aligned_dir), dtype=torch.float32).to(device).eval()  # type: ignore[arg-type]
     L = layer or direction_layer(aligned_model.config.num_hidden_layers)
     d_aligned = direction(aligned_model, tok, harmful, L, batch_size)
     del aligned_model
-    model = AutoModelForCausalLM.from_pretrained(str(finetuned_dir), dtype=torch.float32).to(device).eval()
+    model = AutoModelForCausalLM.from_pretrained(str(finetuned_dir), dtype=torch.float32).to(device).eval()  # type: ignore[arg-type]
     d_benign = direction(model, tok, benign_prompts, L, batch_size)
     proxy_prompts = list(harmful[:n_proxy])
     u_ft = utility(model, tok)
@@ -228,7 +234,7 @@ def direction_restore(aligned_dir: Path, finetuned_dir: Path, out: Path, harmful
 
     def run(rollback: bool) -> bool:
         """All rounds; False when warm-up shows the restart with rollback is needed."""
-        unchecked: list[dict] = []  # each round's changes since the last utility check, oldest first
+        unchecked: list[dict[str, Any]] = []  # each round's changes since the last utility check, oldest first
         for i in tqdm(range(1, rounds + 1), desc="direction-restore" + (" (rollback)" if rollback else ""),
                       disable=not progress, leave=False):
             cos_before = r.gradients(harmful, d_aligned, keep=accumulate_grads and not rollback and i > 1)
