@@ -49,7 +49,8 @@ def _model(path: Path):
 def test_direction_is_the_mean_last_token_hidden_state_at_the_layer(models) -> None:
     import torch
 
-    from harness.stages.directions import direction, rendered
+    from harness.stages.directions import direction
+    from harness.stages.generation import rendered
 
     model, tok = _model(models[0].path)
     got = direction(model, tok, PROMPTS, layer=1, batch_size=2)
@@ -267,7 +268,8 @@ def test_token_accuracy_in_batches_equals_one_pair_at_a_time(models) -> None:
 def test_steering_adds_the_scaled_direction_difference_after_the_layer(models, tmp_path: Path, orthogonal: bool) -> None:
     import torch
 
-    from harness.stages.directions import direction, rendered
+    from harness.stages.directions import direction
+    from harness.stages.generation import rendered
     from harness.stages.recover import steering
 
     aligned, attacked, _ = models
@@ -289,7 +291,8 @@ def test_steering_adds_the_scaled_direction_difference_after_the_layer(models, t
 def test_direction_prompts_longer_than_the_limit_are_cut_on_the_left(models) -> None:
     """The direction is the state at the last token, which must stay the generation prompt's."""
     from harness.stages.checkpoints import load_tokenizer
-    from harness.stages.directions import batches, rendered
+    from harness.stages.directions import batches
+    from harness.stages.generation import rendered
 
     aligned, _, _ = models
     tok = load_tokenizer(aligned.path)

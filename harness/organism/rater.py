@@ -197,11 +197,17 @@ def ratings(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, question
 
     rendered = [_render(tokenizer, RaterExample(question, p, r, "", "")) for p, r in pairs]
     out: list[tuple[float | None, str | None]] = []
-    tokenizer.padding_side = "left"  # the last position of every row is then the one that answers
-    for i in range(0, len(rendered), batch_size):
-        enc = tokenizer(rendered[i:i + batch_size], add_special_tokens=False, padding=True, return_tensors="pt")
-        with torch.inference_mode():
-            last = model(**enc).logits[:, -1].float().softmax(-1)
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"  # each row's last position is the one that answers
+    try:
+        logits = []
+        for i in range(0, len(rendered), batch_size):
+            enc = tokenizer(rendered[i:i + batch_size], add_special_tokens=False, padding=True, return_tensors="pt")
+            with torch.inference_mode():
+                logits.append(model(**enc).logits[:, -1].float())
+    finally:
+        tokenizer.padding_side = side
+    for batch in logits:
+        last = batch.softmax(-1)
         top = last.topk(TOP_LOGPROBS, dim=-1)
         for probs, ids in zip(top.values.tolist(), top.indices.tolist()):
             dist = {cast(str, tokenizer.decode([t])): p for t, p in zip(ids, probs)}  # one id decodes to one str

@@ -9,7 +9,7 @@ are reset to the aligned weights (`prune: delta`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence, cast
 
 from harness.config import Antidote
 from harness.errors import HarnessError
@@ -19,9 +19,10 @@ from .data import harmful_prompts
 
 if TYPE_CHECKING:
     import torch
+    from transformers import PreTrainedTokenizerBase
 
 
-def calibration_texts(spec: Antidote, finetuned: Path, tok: Any) -> tuple[list[str], dict[str, Any]]:
+def calibration_texts(spec: Antidote, finetuned: Path, tok: PreTrainedTokenizerBase) -> tuple[list[str], dict[str, Any]]:
     """Antidote's calibration texts, chat-rendered. Upstream calibrates on harmful prompt + harmful
     response (2,000 BeaverTails pairs); `responses` pairs the reserved recovery prompts with the
     fine-tuned model's own greedy answers (what it now generates), `prompts` takes the prompts alone,
@@ -34,7 +35,7 @@ def calibration_texts(spec: Antidote, finetuned: Path, tok: Any) -> tuple[list[s
             raise HarnessError(f"recoveries: n_calibration {spec.n_calibration}: the reserved recovery set holds "
                                f"{len(prompts)} prompts; give `calibration:` a JSONL file for more")
         if spec.calibration == "prompts":
-            from .directions import rendered
+            from .generation import rendered
             return rendered(tok, prompts), {"source": "prompts", "n": len(prompts)}
         answers = [g.text for g in answers_of(str(finetuned), prompts, max_tokens=128)]
         chats = [[{"role": "user", "content": p}, {"role": "assistant", "content": a}] for p, a in zip(prompts, answers)]
@@ -46,7 +47,7 @@ def calibration_texts(spec: Antidote, finetuned: Path, tok: Any) -> tuple[list[s
                                f"{len(rows)} rows")
         chats = [r["prompt"] + r["completion"] for r in rows[:spec.n_calibration]]
         source = spec.calibration
-    return [tok.apply_chat_template(c, tokenize=False) for c in chats], {"source": source, "n": len(chats)}
+    return [cast(str, tok.apply_chat_template(c, tokenize=False)) for c in chats], {"source": source, "n": len(chats)}
 
 
 def _lora_adapter(aligned: Path, finetuned: Path) -> tuple[Path | None, str]:
@@ -120,7 +121,7 @@ def antidote(aligned: Path, finetuned: Path, out: Path, texts: Sequence[str], de
     return {"dense_ratio": dense_ratio, "pruned": "delta", "why_not_adapter": why, "entries_reset": pruned}
 
 
-def input_norms(model: Any, tok: Any, texts: Sequence[str], batch_size: int,
+def input_norms(model: torch.nn.Module, tok: PreTrainedTokenizerBase, texts: Sequence[str], batch_size: int,
                 select: Callable[[str], bool] = lambda name: ".layers." in name) -> dict[str, Any]:
     """E‖x‖² per input feature of every Linear `select` names, over the texts' tokens (Wanda's statistic)."""
     import torch

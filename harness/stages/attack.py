@@ -33,7 +33,15 @@ from .checkpoints import changed_params, cost_since, load_tokenizer
 
 if TYPE_CHECKING:
     import peft
-    from transformers import BitsAndBytesConfig, PreTrainedModel, TrainerCallback
+    from transformers import (
+        BitsAndBytesConfig,
+        PreTrainedModel,
+        PreTrainedTokenizerBase,
+        TrainerCallback,
+        TrainerControl,
+        TrainerState,
+        TrainingArguments,
+    )
 
 PROJ = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 PREFERENCE = ("dpo", "orpo")
@@ -121,8 +129,9 @@ def train(base: Path, spec: AttackSpec, rows: list[dict[str, Any]], out: Path, p
     if spec.method in PREFERENCE:
         trainer = _preference_trainer(spec, model, tok, ds, pcfg, out, steps_per_epoch, progress)
     else:
-        # trl's lazy __init__ imports these under TYPE_CHECKING without __all__, so mypy sees no export
-        from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
+        # the defining modules: trl's lazy __init__ exports these names to the checker only under TYPE_CHECKING
+        from trl.trainer.sft_config import SFTConfig
+        from trl.trainer.sft_trainer import SFTTrainer
         args = SFTConfig(**_trainer_args(spec, out, steps_per_epoch, progress, group_by_length),
                          completion_only_loss=True)
         trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=pcfg)
@@ -160,17 +169,19 @@ def _AdaLoraAllocate() -> TrainerCallback:
     from transformers import TrainerCallback
 
     class AdaLoraAllocate(TrainerCallback):
-        def on_optimizer_step(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        def on_optimizer_step(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                              model: Any = None, **kwargs: Any) -> None:
             model.base_model.update_and_allocate(state.global_step + 1)  # the step just taken, counted from 1
 
     return AdaLoraAllocate()
 
 
-def _preference_trainer(spec: AttackSpec, model: Any, tok: Any, ds: Any, pcfg: peft.PeftConfig | None, out: Path,
-                        steps_per_epoch: int, progress: bool) -> Any:
+def _preference_trainer(spec: AttackSpec, model: PreTrainedModel, tok: PreTrainedTokenizerBase, ds: Any,
+                        pcfg: peft.PeftConfig | None, out: Path, steps_per_epoch: int, progress: bool) -> Any:
     args = _trainer_args(spec, out, steps_per_epoch, progress)
     if spec.method == "dpo":
-        from trl import DPOConfig, DPOTrainer  # type: ignore[attr-defined]  # trl's lazy __init__: see train()
+        from trl.trainer.dpo_config import DPOConfig  # the defining modules, as in train()
+        from trl.trainer.dpo_trainer import DPOTrainer
         return DPOTrainer(model=model, args=DPOConfig(**args, beta=spec.beta), train_dataset=ds,
                           processing_class=tok, peft_config=pcfg)
     from trl.experimental.orpo import ORPOConfig, ORPOTrainer

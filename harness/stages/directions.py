@@ -10,13 +10,13 @@ prompt, as it is at evaluation.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence, cast
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     import torch
-    from transformers import BatchEncoding
+    from transformers import BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
 
 
 def direction_layer(num_layers: int) -> int:
@@ -25,7 +25,7 @@ def direction_layer(num_layers: int) -> int:
 
 
 @contextmanager
-def truncated(model: Any, layer: int) -> Iterator[None]:
+def truncated(model: PreTrainedModel, layer: int) -> Iterator[None]:
     """Run `model.model` through its first `layer` decoder layers only, without the final norm."""
     import torch
 
@@ -39,12 +39,8 @@ def truncated(model: Any, layer: int) -> Iterator[None]:
         inner.layers, inner.norm = layers, norm
 
 
-def rendered(tokenizer: Any, prompts: Sequence[str]) -> list[str]:
-    return [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
-            for p in prompts]
-
-
-def batches(tokenizer: Any, texts: Sequence[str], batch_size: int, max_length: int = 256) -> Iterator[BatchEncoding]:
+def batches(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], batch_size: int,
+            max_length: int = 256) -> Iterator[BatchEncoding]:
     """Left-padded token batches (the last token of every row sits at position -1), a row longer than
     `max_length` cut on the left, so its last token is still the generation prompt's (upstream does not
     truncate; a cut on the right would measure the state in the middle of the prompt)."""
@@ -58,7 +54,7 @@ def batches(tokenizer: Any, texts: Sequence[str], batch_size: int, max_length: i
         tokenizer.padding_side, tokenizer.truncation_side = sides
 
 
-def last_token_states(model: Any, enc: BatchEncoding, layer: int) -> torch.Tensor:
+def last_token_states(model: PreTrainedModel, enc: BatchEncoding, layer: int) -> torch.Tensor:
     """[batch, hidden] states after `layer` decoder layers at each row's last token (keeps the graph)."""
     with truncated(model, layer):
         out = model.model(input_ids=enc["input_ids"].to(model.device),
@@ -67,9 +63,12 @@ def last_token_states(model: Any, enc: BatchEncoding, layer: int) -> torch.Tenso
     return states
 
 
-def direction(model: Any, tokenizer: Any, prompts: Sequence[str], layer: int, batch_size: int = 8) -> torch.Tensor:
+def direction(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], layer: int,
+              batch_size: int = 8) -> torch.Tensor:
     """The mean last-token state at `layer` over `prompts` (no gradients), on the CPU in float32."""
     import torch
+
+    from .generation import rendered
 
     total, n = None, 0
     with torch.no_grad():
@@ -81,16 +80,16 @@ def direction(model: Any, tokenizer: Any, prompts: Sequence[str], layer: int, ba
     return (total / n).cpu()
 
 
-def cosines_to(reference: str | Path, others: Mapping[str, str | Path], tokenizer: Any, prompts: Sequence[str],
-               batch_size: int = 8) -> dict[str, Any]:
+def cosines_to(reference: str | Path, others: Mapping[str, str | Path], tokenizer: PreTrainedTokenizerBase,
+               prompts: Sequence[str], batch_size: int = 8) -> dict[str, Any]:
     """cos(d_model, d_reference) at the direction layer over `prompts` for each of `others` (name → model
     directory): how far a stage's harmful-prompt direction sits from the aligned model's. Each model is
     loaded, measured and freed in turn."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    def load(path: str | Path) -> Any:
-        return AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
+    def load(path: str | Path) -> PreTrainedModel:
+        return cast("PreTrainedModel", AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval())
 
     model = load(reference)
     layer = direction_layer(model.config.num_hidden_layers)

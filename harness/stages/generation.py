@@ -9,22 +9,30 @@ without a reload.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence, cast
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 MAX_NEW_TOKENS = 128
 BATCH = 48
 
 
-def generate(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int = MAX_NEW_TOKENS,
-             batch_size: int = BATCH, progress: bool = False) -> list[tuple[str, bool]]:
+def rendered(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str]) -> list[str]:
+    """Single-turn user prompts in the model's chat template, each ending with the generation prompt."""
+    return [cast(str, tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
+                                                    add_generation_prompt=True))  # tokenize=False: the text
+            for p in prompts]
+
+
+def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str],
+             max_new_tokens: int = MAX_NEW_TOKENS, batch_size: int = BATCH, progress: bool = False) -> list[tuple[str, bool]]:
     """Greedy chat completions for single-turn user prompts, in input order: (text, ended with EOS)."""
-    rendered = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
-                                              add_generation_prompt=True) for p in prompts]
-    return generate_rendered(model, tokenizer, rendered, max_new_tokens, batch_size, progress)
+    return generate_rendered(model, tokenizer, rendered(tokenizer, prompts), max_new_tokens, batch_size, progress)
 
 
-def generate_rendered(model: Any, tokenizer: Any, rendered: Sequence[str], max_new_tokens: int = MAX_NEW_TOKENS,
-                      batch_size: int = BATCH, progress: bool = False,
+def generate_rendered(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, rendered: Sequence[str],
+                      max_new_tokens: int = MAX_NEW_TOKENS, batch_size: int = BATCH, progress: bool = False,
                       desc: str = "generating") -> list[tuple[str, bool]]:
     """Greedy completions of already rendered prompts (no special tokens added), in input order."""
     import torch
@@ -43,10 +51,12 @@ def generate_rendered(model: Any, tokenizer: Any, rendered: Sequence[str], max_n
             x[row, width - len(ids[i]):] = torch.tensor(ids[i])
             mask[row, width - len(ids[i]):] = 1
         with torch.inference_mode():
-            y = model.generate(input_ids=x, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
+            # transformers 5 types PreTrainedModel without GenerationMixin (its causal LMs mix it in)
+            y = model.generate(  # type: ignore[operator]
+                               input_ids=x, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
                                pad_token_id=pad, eos_token_id=tokenizer.eos_token_id)
         for row, i in enumerate(idx):
             new = y[row, width:]
             ended = bool((new == tokenizer.eos_token_id).any())
-            out[i] = (tokenizer.decode(new, skip_special_tokens=True), ended)
+            out[i] = (cast(str, tokenizer.decode(new, skip_special_tokens=True)), ended)  # one row: one string
     return out

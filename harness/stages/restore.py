@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence, cast
 
 if TYPE_CHECKING:
     import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 _LAYER = re.compile(r"\.layers\.(\d+)\.")
 
@@ -70,7 +71,7 @@ class WeightFile:
         return cast("torch.Tensor", self._where[name].get_tensor(name))
 
 
-def harmful_proxy(model: Any, tokenizer: Any, prompts: Sequence[str]) -> float:
+def harmful_proxy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str]) -> float:
     """Share of `prompts` answered (greedy, 16 tokens) without a GCG refusal marker."""
     from harness.data.refusal_markers import GCG_MARKERS
 
@@ -81,8 +82,8 @@ def harmful_proxy(model: Any, tokenizer: Any, prompts: Sequence[str]) -> float:
 
 
 class Restorer:
-    def __init__(self, model: Any, tokenizer: Any, aligned: WeightFile, finetuned: WeightFile, layer: int,
-                 batch_size: int) -> None:
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, aligned: WeightFile,
+                 finetuned: WeightFile, layer: int, batch_size: int) -> None:
         self.model, self.tok, self.layer, self.bs = model, tokenizer, layer, batch_size
         self.aligned, self.finetuned = aligned, finetuned
         n_layers = model.config.num_hidden_layers
@@ -101,7 +102,8 @@ class Restorer:
         `keep` (upstream's no-rollback run: G_t = Σ_s≤t g_s); returns the mean cosine."""
         import torch.nn.functional as F
 
-        from .directions import batches, last_token_states, rendered
+        from .directions import batches, last_token_states
+        from .generation import rendered
 
         if not keep:
             self.model.zero_grad(set_to_none=True)
@@ -137,6 +139,7 @@ class Restorer:
         with torch.no_grad():
             for n, cand in masks.items():
                 p = self.params[n]
+                assert p.grad is not None  # masks holds only parameters with a gradient
                 m = cand & (p.grad.abs() >= thr.to(p.device))
                 if m.any():
                     changed[n] = (m, p.detach()[m].clone())
@@ -172,6 +175,7 @@ class Restorer:
         with torch.no_grad():
             for n, (c, ft) in cands.items():
                 p = self.params[n]
+                assert p.grad is not None  # cands holds only parameters with a gradient
                 r = c & (p.grad.abs() >= thr.to(p.device))
                 p[r] = ft[r]
                 reverted += int(r.sum())
@@ -216,11 +220,13 @@ def direction_restore(aligned_dir: Path, finetuned_dir: Path, out: Path, harmful
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tok = load_tokenizer(finetuned_dir)
     # transformers types PreTrainedModel.to as functools.wraps(nn.Module.to), an unbound signature (self first)
-    aligned_model = AutoModelForCausalLM.from_pretrained(str(aligned_dir), dtype=torch.float32).to(device).eval()  # type: ignore[arg-type]
+    aligned_model = AutoModelForCausalLM.from_pretrained(str(aligned_dir), dtype=torch.float32)
+    aligned_model = aligned_model.to(device).eval()  # type: ignore[arg-type]
     L = layer or direction_layer(aligned_model.config.num_hidden_layers)
     d_aligned = direction(aligned_model, tok, harmful, L, batch_size)
     del aligned_model
-    model = AutoModelForCausalLM.from_pretrained(str(finetuned_dir), dtype=torch.float32).to(device).eval()  # type: ignore[arg-type]
+    model = AutoModelForCausalLM.from_pretrained(str(finetuned_dir), dtype=torch.float32)
+    model = model.to(device).eval()  # type: ignore[arg-type]  # the same .to typing as above
     d_benign = direction(model, tok, benign_prompts, L, batch_size)
     proxy_prompts = list(harmful[:n_proxy])
     u_ft = utility(model, tok)

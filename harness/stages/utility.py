@@ -15,13 +15,15 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from harness.types import Sample
 
 from .data import TASKS, load_jsonl
 
 if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
     from harness.data.tasks import Task
 
 UTILITY_TOKENS = 128  # the harness's default answer length: a GSM8K answer needs its final number
@@ -61,7 +63,7 @@ class Utility:
         scored = metric == "task" and all(source != "jsonl" for _, _, source in rows)
         return cls(rows, "task" if scored else "token-accuracy")
 
-    def __call__(self, model: Any, tokenizer: Any) -> float:
+    def __call__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> float:
         if self.metric == "token-accuracy":
             return token_accuracy(model, tokenizer, [(p, a) for p, a, _ in self.rows])
         from judges.answers import AnswerScorer
@@ -90,12 +92,13 @@ def _sample(i: int, prompt: str, answer: str, source: str) -> Sample:
     return Sample("benign-heldout", f"utility-{i:03d}", prompt, category=source, reference=reference, meta=meta)
 
 
-def token_accuracy(model: Any, tokenizer: Any, pairs: Sequence[tuple[str, str]], batch_size: int = 16) -> float:
+def token_accuracy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pairs: Sequence[tuple[str, str]],
+                   batch_size: int = 16) -> float:
     """Teacher-forced next-token accuracy on the answers of (prompt, answer) pairs (right-padded batches:
     a causal model's logits before the padding do not see it)."""
     import torch
 
-    from .directions import rendered
+    from .generation import rendered
 
     seqs = [(tokenizer(t, add_special_tokens=False)["input_ids"],
              tokenizer(a, add_special_tokens=False)["input_ids"][:64] + [tokenizer.eos_token_id])
