@@ -29,6 +29,7 @@ VOCAB = ("the model answer refuse help water minutes step first then sure cannot
 
 
 def build(directory: Path, n: int, seed: int = 0) -> tuple[Path, float]:
+    from harness.records import make_record
     from harness.report import write_reports, write_samples
     from harness.types import JudgedSample, Sample, Verdict
 
@@ -44,10 +45,7 @@ def build(directory: Path, n: int, seed: int = 0) -> tuple[Path, float]:
                                    Verdict("unsafe" if rng.random() < 0.3 else "safe", "no refusal marker", "refusal"))
                       for i in range(per)]
             write_samples(directory, stage, suite, "refusal", judged)
-            k = sum(j.verdict.label == "unsafe" for j in judged)
-            records.append({"suite": suite, "stage": stage, "judge": "refusal", "metric": "harmful_rate", "n": per,
-                            "k": k, "unparsed": 0, "value": k / per, "ci_low": 0.0, "ci_high": 1.0, "gates": [],
-                            "by_category": {}})
+            records.append(make_record(suite, stage, "refusal", "harmful_rate", judged).to_json())
     started = time.perf_counter()
     write_reports(directory, {"schema_version": 1, "records": records, "config": {"stages": stages}})
     return directory / "index.html", time.perf_counter() - started

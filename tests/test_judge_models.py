@@ -18,6 +18,7 @@ import pytest
 
 import judges.base
 from harness.backends import BackendSpec, load_backend, prompt_token_ids
+from harness.engines import EnginePool
 from harness.judging import JudgeInput
 from harness.models import ModelRef
 from harness.types import LABELS, GenerationRequest, SamplingParams
@@ -93,7 +94,7 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Recorder]]:
         made.append(Recorder(load_backend(model, spec)))
         return made[-1]
 
-    monkeypatch.setattr(judges.base, "load_backend", load)
+    monkeypatch.setattr(judges.base, "ENGINES", EnginePool(load=load))  # the judges' engines, recorded
     yield made
     for r in made:
         r.inner.close()
@@ -317,7 +318,7 @@ def vllm_llama(models: dict[str, Path]) -> Iterator[Any]:
 def test_llama_guard_3_on_vllm(models: dict[str, Path], vllm_llama: Any, hf_llama: Any,
                                monkeypatch: pytest.MonkeyPatch) -> None:
     rec = Recorder(vllm_llama)
-    monkeypatch.setattr(judges.base, "load_backend", lambda model, spec: rec)
+    monkeypatch.setattr(judges.base, "ENGINES", EnginePool(load=lambda model, spec: rec))
     judge = make_judge(f"llama-guard-3:{models['llama']}", VLLM, resolve_judge_model)
     verdicts = judge(ITEMS)
     check_accounting(verdicts, rec, lambda t: llama_guard.parse(t, llama_guard.TAXONOMIES["3"])[0] != "unparsed",
