@@ -1,4 +1,5 @@
-"""The measurement of a run: plans it, generates per model in one phase, judges in the next, measures.
+"""The scheduler of a run: per model, the suites planned for it generate in one phase and are judged in
+the next; `measure` turns the judged samples into a typed record (harness/records.py).
 
 Two-phase scheduling: for each model, every planned suite generates in one batched pass (committed to
 the cache in chunks of `batch_size`, so a killed run resumes), the engine is released, then the judge
@@ -58,6 +59,8 @@ class RunOptions:
 
 
 class Runner:
+    """Schedules generation and judging for the cases the session plans, and measures each case."""
+
     def __init__(self, config: Config, options: RunOptions, cache: Cache,
                  resolve: Callable[[str], ModelRef], make_judge: Callable[[str, EnginePool], Judge]):
         self.config = config
