@@ -67,10 +67,15 @@ class EnginePool:
             entry.holders.append(holder)
         return entry.engine
 
-    def release(self, holder: object, model: ModelRef | None = None, spec: BackendSpec | None = None) -> None:
-        """`holder` lets go of `model`'s engine on `spec` (of every engine it holds when `model` is None); an
-        engine nobody holds closes."""
-        keys = list(self._live) if model is None or spec is None else [self.key(model, spec)]
+    def release(self, holder: object, model: ModelRef, spec: BackendSpec) -> None:
+        """`holder` lets go of `model`'s engine on `spec`; an engine nobody holds closes."""
+        self._let_go(holder, [self.key(model, spec)])
+
+    def release_all(self, holder: object) -> None:
+        """`holder` lets go of every engine it holds (a judge that closes)."""
+        self._let_go(holder, list(self._live))
+
+    def _let_go(self, holder: object, keys: list[str]) -> None:
         for key in keys:
             entry = self._live.get(key)
             if entry is None or holder not in entry.holders:

@@ -64,7 +64,8 @@ class SafetySession:
         if self._runner is None:
             opt = self.pytest_config.getoption
             api_key = opt("openai_api_key") or os.environ.get("OPENAI_API_KEY")
-            kind = self.cfg.backend or "vllm"  # load_run_config has chosen it
+            kind = self.cfg.backend
+            assert kind is not None, "load_run_config chooses the backend"
             spec = BackendSpec(kind, self.cfg.engine_args, opt("openai_base_url"), api_key)
             judge_kind = self.cfg.judge_backend or kind
             judge_spec = BackendSpec(judge_kind, self.cfg.judge_engine_args, opt("openai_base_url"), api_key)

@@ -285,7 +285,7 @@ class ModelJudge:
         return out
 
     def close(self) -> None:
-        self._engines.release(self)
+        self._engines.release_all(self)
 
     def params(self, max_tokens: int, logprobs: int | None = None) -> SamplingParams:
         """Greedy decoding with the upstream length, or the `max_tokens` option where given."""

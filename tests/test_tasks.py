@@ -236,7 +236,7 @@ def test_a_judge_engine_is_closed_before_the_next_model_engine_starts(monkeypatc
             return [Verdict("safe", "ok", self.name, refused=True) for _ in items]
 
         def close(self):
-            self.engines.release(self)
+            self.engines.release_all(self)
 
     monkeypatch.setattr(engines_module, "load_backend", lambda model, spec: Engine(model.name))
     refs = {"m1": ModelRef("m1", "m1", None, "fp1"), "m2": ModelRef("m2", "m2", None, "fp2")}

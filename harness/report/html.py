@@ -95,9 +95,9 @@ def first_judge(records: list[Record]) -> dict[tuple[str, str, str], Record]:
     return first
 
 
-def stage_plots(results: dict[str, Any], stages: list[str]) -> list[dict[str, Any]]:
+def stage_plots(records: list[Record], stages: list[str]) -> list[dict[str, Any]]:
     """Per metric section, one small plot per suite: the first judge's rate at every stage."""
-    first = first_judge(records_of(results))
+    first = first_judge(records)
     sections = []
     for metric, title in SECTIONS:
         suites = list(dict.fromkeys(s for (s, m, _) in first if m == metric))
@@ -133,10 +133,10 @@ def tradeoff(results: dict[str, Any], stages: list[str]) -> dict[str, Any]:
     return {"columns": [{"metric": m, "suite": s, "title": dict(SECTIONS).get(m, m)} for m, s in columns], "rows": rows}
 
 
-def heat_maps(results: dict[str, Any], stages: list[str]) -> list[dict[str, Any]]:
+def heat_maps(records: list[Record], stages: list[str]) -> list[dict[str, Any]]:
     """Per suite and metric with several categories: category × stage rates (first judge)."""
     by: dict[tuple[str, str], dict[str, Record]] = collections.defaultdict(dict)
-    for (suite, metric, stage), r in first_judge(records_of(results)).items():
+    for (suite, metric, stage), r in first_judge(records).items():
         if len(r.by_category) > 1:
             by[(suite, metric)][stage] = r
     maps = []
@@ -151,10 +151,10 @@ def heat_maps(results: dict[str, Any], stages: list[str]) -> list[dict[str, Any]
     return maps
 
 
-def unparsed_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+def unparsed_rows(records: list[Record]) -> list[dict[str, Any]]:
     return [{"suite": r.suite, "stage": r.stage, "judge": r.judge, "metric": r.metric, "unparsed": r.unparsed,
              "excluded": r.excluded, "judged": r.judged, "rate": r.unparsed / r.judged if r.judged else None,
-             "categories": r.judge_categories} for r in records_of(results)]
+             "categories": r.judge_categories} for r in records]
 
 
 def script_hash(script: str) -> str:
@@ -164,6 +164,7 @@ def script_hash(script: str) -> str:
 def render_html(results: dict[str, Any], reports_dir: Path, max_samples: int = MAX_SAMPLES) -> str:
     env = _env()
     stages = stage_order(results)
+    records = records_of(results)
     gates = gate_rows(results)
     failed = [g for g in gates if not g["passed"]]
     # The data-quality checks (unparsed rate on every record) are many and dull while they hold: folded.
@@ -175,8 +176,8 @@ def render_html(results: dict[str, Any], reports_dir: Path, max_samples: int = M
     return env.get_template("index.html.j2").render(
         results=results, stages=stages, gates=gates, main_gates=main_gates, quality_gates=quality, failed=failed,
         bar=interval_bar, higher_is_better=HIGHER_IS_BETTER,
-        plots=stage_plots(results, stages), tradeoff=tradeoff(results, stages), heat_maps=heat_maps(results, stages),
-        costs=results.get("stages") or [], agreement=results.get("agreement") or [], unparsed=unparsed_rows(results),
+        plots=stage_plots(records, stages), tradeoff=tradeoff(results, stages), heat_maps=heat_maps(records, stages),
+        costs=results.get("stages") or [], agreement=results.get("agreement") or [], unparsed=unparsed_rows(records),
         models=results.get("models") or {}, meta_json=json.dumps(meta, indent=2, ensure_ascii=False, default=str),
         samples_data=packed_json(samples), samples_total=samples["total"], samples_shown=samples["shown"],
         script=script, script_hash=script_hash(script))
